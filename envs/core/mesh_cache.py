@@ -1,0 +1,70 @@
+"""Mesh files ready for PyBullet: converted to OBJ and convex-decomposed once, cached on disk.
+
+Cache entries are keyed by the SHA-256 of the source file's bytes, so an edited mesh gets a new
+entry and a renamed one reuses the old. Files are written to a temporary name and renamed, so a
+crash never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import trimesh
+
+
+@dataclass(frozen=True)
+class MeshFiles:
+    """OBJ files for one mesh: what is drawn and what collides."""
+
+    visual_obj: Path
+    collision_obj: Path
+    is_convex: bool
+
+
+def load_trimesh(path: Path) -> trimesh.Trimesh:
+    """Load a mesh file as one triangle mesh; raises an error naming the file if it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mesh file not found: {path}")
+    try:
+        loaded = trimesh.load(path, force="mesh")
+    except Exception as err:  # trimesh raises many types for bad files
+        raise ValueError(f"could not read mesh file {path}: {err}") from None
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise ValueError(f"mesh file {path} holds no triangles")
+    return loaded
+
+
+def _atomic_write(target: Path, write) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp{target.suffix}")
+    write(tmp)
+    os.replace(tmp, target)
+
+
+def prepare_mesh(path: Path, cache_dir: Path, decompose: bool, client) -> MeshFiles:
+    """Convert ``path`` to cached OBJ files, running V-HACD for concave meshes when ``decompose``.
+
+    Args:
+        path: source mesh (.obj, .stl, .ply, .off, .glb ...).
+        cache_dir: cache root folder; created if needed.
+        decompose: run convex decomposition on a concave mesh (else the collision shape is its hull).
+        client: a BulletClient, whose ``vhacd`` does the decomposition.
+    """
+    mesh = load_trimesh(path)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
+    entry = Path(cache_dir) / "meshes" / digest
+    entry.mkdir(parents=True, exist_ok=True)
+    visual = entry / "visual.obj"
+    if not visual.is_file():
+        _atomic_write(visual, lambda tmp: mesh.export(tmp, file_type="obj"))
+    convex = bool(mesh.is_convex)
+    if convex or not decompose:
+        return MeshFiles(visual, visual, convex)
+    collision = entry / "vhacd.obj"
+    if not collision.is_file():
+        log_file = entry / "vhacd.log"
+        _atomic_write(collision, lambda tmp: client.vhacd(str(visual), str(tmp), str(log_file), resolution=100000))
+    return MeshFiles(visual, collision, convex)

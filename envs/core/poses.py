@@ -1,0 +1,86 @@
+"""The one place where poses are converted.
+
+Conventions (DESIGN.md): positions in metres, quaternions ``(x, y, z, w)``, world frame z-up.
+A pose is either ``(position (3,), quat_xyzw (4,))`` or a 4x4 homogeneous matrix ``T`` such that
+``p_parent = T @ p_child``. Names read ``parent_to_child``-free: ``world_to_cam`` maps camera-frame
+points into the world frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+Pose = tuple[np.ndarray, np.ndarray]
+
+
+def quat_to_matrix(quat_xyzw: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) from a quaternion (x, y, z, w)."""
+    return Rotation.from_quat(np.asarray(quat_xyzw, dtype=float)).as_matrix()
+
+
+def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
+    """Quaternion (x, y, z, w), w >= 0, from a rotation matrix (3, 3)."""
+    quat = Rotation.from_matrix(np.asarray(rot, dtype=float)).as_quat()
+    return quat if quat[3] >= 0 else -quat
+
+
+def pose_to_matrix(position: np.ndarray, quat_xyzw: np.ndarray) -> np.ndarray:
+    """4x4 homogeneous transform from position (3,) in m and quaternion (x, y, z, w)."""
+    transform = np.eye(4)
+    transform[:3, :3] = quat_to_matrix(quat_xyzw)
+    transform[:3, 3] = position
+    return transform
+
+
+def matrix_to_pose(transform: np.ndarray) -> Pose:
+    """(position (3,) in m, quaternion (x, y, z, w)) from a 4x4 homogeneous transform."""
+    transform = np.asarray(transform, dtype=float)
+    return transform[:3, 3].copy(), matrix_to_quat(transform[:3, :3])
+
+
+def pose7_to_matrix(pose7: np.ndarray) -> np.ndarray:
+    """4x4 transform from a flat pose ``[x, y, z, qx, qy, qz, qw]``."""
+    pose7 = np.asarray(pose7, dtype=float)
+    return pose_to_matrix(pose7[:3], pose7[3:7])
+
+
+def pose_to_pose7(position: np.ndarray, quat_xyzw: np.ndarray) -> np.ndarray:
+    """Flat pose ``[x, y, z, qx, qy, qz, qw]`` (7,) from position and quaternion."""
+    return np.concatenate([np.asarray(position, dtype=float), np.asarray(quat_xyzw, dtype=float)])
+
+
+def euler_to_quat(roll_pitch_yaw: np.ndarray) -> np.ndarray:
+    """Quaternion (x, y, z, w) from extrinsic xyz Euler angles in rad (PyBullet's convention)."""
+    return Rotation.from_euler("xyz", roll_pitch_yaw).as_quat()
+
+
+def quat_multiply(q1_xyzw: np.ndarray, q2_xyzw: np.ndarray) -> np.ndarray:
+    """Hamilton product ``q1 * q2`` (apply q2 first, then q1), quaternions (x, y, z, w)."""
+    return (Rotation.from_quat(q1_xyzw) * Rotation.from_quat(q2_xyzw)).as_quat()
+
+
+def rotation_angle_between(q1_xyzw: np.ndarray, q2_xyzw: np.ndarray) -> float:
+    """Geodesic angle in rad between two orientations given as quaternions (x, y, z, w)."""
+    relative = Rotation.from_quat(q1_xyzw).inv() * Rotation.from_quat(q2_xyzw)
+    return float(relative.magnitude())
+
+
+def interpolate_poses(start: Pose, goal: Pose, num: int) -> list[Pose]:
+    """``num`` poses on the straight line from ``start`` to ``goal`` (excluded start, included goal).
+
+    Positions are interpolated linearly (m, world frame) and orientations by slerp.
+    """
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
+    fractions = np.linspace(0.0, 1.0, num + 1)[1:]
+    slerp = Slerp([0.0, 1.0], Rotation.from_quat(np.stack([start[1], goal[1]])))
+    quats = slerp(fractions).as_quat()
+    start_pos, goal_pos = np.asarray(start[0], float), np.asarray(goal[0], float)
+    return [(start_pos + f * (goal_pos - start_pos), q) for f, q in zip(fractions, quats)]
+
+
+def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 transform to points (N, 3); returns (N, 3)."""
+    points = np.asarray(points, dtype=float)
+    return points @ transform[:3, :3].T + transform[:3, 3]
