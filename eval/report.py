@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def run_metadata(seed: int | list[int]) -> dict[str, object]:
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git_commit": git_commit(),
         "seed": seed,
-        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
