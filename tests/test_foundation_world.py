@@ -141,6 +141,8 @@ def test_bad_input_errors():
             world.body_pose("b")
     with pytest.raises(ValueError, match="time_step"):
         World(time_step=0)
+    with pytest.warns(UserWarning, match="coarser than 1/60"):
+        World(time_step=0.05).close()
 
 
 def test_close_is_idempotent():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,11 @@ class World:
     ) -> None:
         if time_step <= 0:
             raise ValueError(f"time_step must be > 0 s, got {time_step}")
+        if time_step > 1.0 / 60.0:
+            warnings.warn(
+                f"time_step {time_step:.4f} s is coarser than 1/60 s: contacts and grasps get unstable",
+                stacklevel=2,
+            )
         self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         self.cid = self.client._client
         self.time_step = float(time_step)
@@ -222,20 +228,28 @@ class World:
         friction: float = 0.8,
         color: Sequence[float] = (0.7, 0.7, 0.7, 1.0),
         decompose: bool = True,
+        collision_path: str | os.PathLike | None = None,
     ) -> int:
         """Load a mesh file (.obj, .stl, .ply, ...) as a dynamic rigid body ``name``.
 
         The visual shape is the mesh itself; the collision shape is its convex decomposition
         (V-HACD, cached on disk) when ``decompose`` is set and the mesh is concave, else its hull.
+        ``collision_path``, if given, is an OBJ already split into convex parts (one ``o`` object
+        each, loaded as a compound of hulls) used as the collision shape instead.
         ``mass`` in kg (0 makes it static), ``scale`` unitless (scalar or per axis).
         """
-        mesh = prepare_mesh(Path(path), self.cache_dir, decompose=decompose, client=self.client)
+        mesh = prepare_mesh(
+            Path(path), self.cache_dir, decompose=decompose and collision_path is None, client=self.client
+        )
+        if collision_path is not None and not Path(collision_path).is_file():
+            raise FileNotFoundError(f"collision mesh not found: {collision_path}")
+        collision_obj = mesh.collision_obj if collision_path is None else Path(collision_path)
         mesh_scale = [float(scale)] * 3 if np.isscalar(scale) else [float(s) for s in scale]
         visual = self.client.createVisualShape(
             pybullet.GEOM_MESH, fileName=str(mesh.visual_obj), meshScale=mesh_scale, rgbaColor=list(color)
         )
         collision = self.client.createCollisionShape(
-            pybullet.GEOM_MESH, fileName=str(mesh.collision_obj), meshScale=mesh_scale
+            pybullet.GEOM_MESH, fileName=str(collision_obj), meshScale=mesh_scale
         )
         body = self.client.createMultiBody(mass, collision, visual, position, quat_xyzw)
         self.client.changeDynamics(body, -1, lateralFriction=friction)
