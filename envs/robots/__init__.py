@@ -21,11 +21,29 @@ def _make_sim(**kwargs: Any) -> Robot:
     return SimPanda(**kwargs)
 
 
+def _make_bridge(**kwargs: Any) -> Robot:
+    from envs.robots.real.client import BridgeRobot
+
+    return BridgeRobot(**kwargs)
+
+
+def _make_fmb_franka_http(**kwargs: Any) -> Robot:
+    from envs.robots.real.fmb_franka import FmbFrankaHttp
+
+    return FmbFrankaHttp(**kwargs)
+
+
 register_backend("sim", _make_sim)
+register_backend("bridge", _make_bridge)
+register_backend("fmb-franka-http", _make_fmb_franka_http)
 
 
 def make_robot(backend: str, **kwargs: Any) -> Robot:
-    """Build a robot by backend name (``"sim"``, ...) with backend-specific keyword arguments."""
+    """Build a robot by backend name with backend-specific keyword arguments.
+
+    Backends: ``"sim"`` (``SimPanda(world, ...)``), ``"bridge"`` (``BridgeRobot(address, keys, ...)``, a
+    driver-bridge client) and ``"fmb-franka-http"`` (``FmbFrankaHttp(config, url=...)``).
+    """
     try:
         factory = _BACKENDS[backend]
     except KeyError:

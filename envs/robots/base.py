@@ -25,11 +25,14 @@ from __future__ import annotations
 import abc
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from envs.core.poses import Pose, interpolate_poses, pose_to_pose7, rotation_angle_between
+
+if TYPE_CHECKING:
+    from envs.core.camera import Camera
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class Robot(abc.ABC):
 
     def __init__(self) -> None:
         self._connected = False
+        self.cameras: dict[str, Camera] = {}
+        """Cameras of this robot by name; their frames also appear in observations as ``<name>.rgb``/``.depth``."""
 
     # -------------------------------------------------------------- features
     @property

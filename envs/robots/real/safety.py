@@ -1,0 +1,297 @@
+"""The one place where commands to an arm are made safe: workspace box, joint limits, step and speed limits,
+NaN/inf/shape rejection, and a heartbeat watchdog that halts motion when the client goes silent.
+
+:class:`SafetyLayer` wraps any backend behind the robot contract and is what the bridge server drives, so
+every command from the network passes through it. Frames and units: TCP positions in m in the world frame,
+joint positions in rad, gripper widths in m, times in s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from envs.core.poses import rotation_angle_between
+from envs.robots.base import Feature, Robot
+
+log = logging.getLogger(__name__)
+
+# Franka Emika Panda joint limits from the manufacturer's datasheet, rad.
+PANDA_JOINT_LOWER = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
+PANDA_JOINT_UPPER = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
+
+
+class SafetyViolationError(ValueError):
+    """A command outside the configured bounds, refused because ``on_violation="refuse"``."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits the driver side enforces on every command, whatever the backend."""
+
+    workspace_min: tuple[float, float, float] = (-0.45, -0.45, 0.005)
+    """Lower corner (x, y, z) of the box the TCP target must stay in, m, world frame (table top z = 0)."""
+    workspace_max: tuple[float, float, float] = (0.35, 0.45, 0.6)
+    """Upper corner (x, y, z) of the TCP workspace box, m, world frame."""
+    joint_lower: tuple[float, ...] = PANDA_JOINT_LOWER
+    """Lower arm joint limits, rad (default: Franka Panda datasheet)."""
+    joint_upper: tuple[float, ...] = PANDA_JOINT_UPPER
+    """Upper arm joint limits, rad (default: Franka Panda datasheet)."""
+    on_violation: Literal["clamp", "refuse"] = "clamp"
+    """What a TCP target outside the workspace or a joint target outside the limits gets: clamped onto the
+    bound (logged) or refused with SafetyViolationError (the arm does not move). Step and speed limits always
+    clamp."""
+    max_relative_target_m: float = 0.1
+    """Largest distance in m a TCP position target may lead the measured TCP position (LeRobot's
+    max_relative_target, in Cartesian space)."""
+    max_relative_target_rad: float = 0.35
+    """Largest difference in rad between a joint target and the measured joint position, and between a
+    TCP orientation target and the measured orientation."""
+    max_cartesian_speed_mps: float = 0.5
+    """Largest commanded TCP speed in m/s: the TCP target moves at most this times the control period per
+    command."""
+    allow_joint_commands: bool = True
+    """Accept ``joints.pos`` actions. The workspace box constrains TCP targets only, so set this to False
+    on hardware to force every arm command through the box."""
+    watchdog_timeout_s: float = 0.1
+    """Client silence in s after which the bridge server halts the arm (hold position, gripper unchanged)."""
+    halt_max_periods: int = 48
+    """Control periods the halt may take to bring the arm to rest (bounded wait)."""
+    halt_velocity_tol_radps: float = 0.01
+    """Joint speed in rad/s under which the arm counts as halted."""
+
+    def __post_init__(self) -> None:
+        lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
+        if lo.shape != (3,) or hi.shape != (3,) or np.any(lo >= hi):
+            raise ValueError(f"workspace_min must be 3 values below workspace_max, got {lo} and {hi}")
+        jl, ju = np.asarray(self.joint_lower, float), np.asarray(self.joint_upper, float)
+        if jl.shape != ju.shape or np.any(jl >= ju):
+            raise ValueError(f"joint_lower must be below joint_upper element-wise, got {jl} and {ju}")
+        if self.on_violation not in ("clamp", "refuse"):
+            raise ValueError(f"on_violation must be one of {{'clamp', 'refuse'}}, got {self.on_violation!r}")
+        for name in ("max_relative_target_m", "max_relative_target_rad", "max_cartesian_speed_mps",
+                     "watchdog_timeout_s", "halt_velocity_tol_radps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.halt_max_periods < 1:
+            raise ValueError(f"halt_max_periods must be >= 1, got {self.halt_max_periods}")
+
+
+@dataclass(frozen=True)
+class ClampEvent:
+    """One clamp: which action key, why, and the value before and after (units of that key)."""
+
+    key: str
+    reason: str
+    before: np.ndarray
+    after: np.ndarray
+
+
+class Watchdog:
+    """Heartbeat deadline: :meth:`expired` turns true when :meth:`feed` was not called for ``timeout_s`` s.
+
+    Disarmed until the first feed; :meth:`disarm` stops it again (no client to watch).
+    """
+
+    def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.timeout_s = float(timeout_s)
+        self._clock = clock
+        self._last_fed: float | None = None
+
+    def feed(self, now: float | None = None) -> None:
+        """Record a sign of life at ``now`` (default: the clock's current time, s)."""
+        self._last_fed = self._clock() if now is None else now
+
+    def disarm(self) -> None:
+        self._last_fed = None
+
+    @property
+    def armed(self) -> bool:
+        return self._last_fed is not None
+
+    def expired(self, now: float | None = None) -> bool:
+        """True if armed and silent for longer than the timeout."""
+        if self._last_fed is None:
+            return False
+        return (self._clock() if now is None else now) - self._last_fed > self.timeout_s
+
+
+class SafetyLayer(Robot):
+    """A backend wrapped so that every action is checked, clamped or refused, and logged.
+
+    Checks, in order, for each ``send_action``: keys, shapes and finiteness (``ValueError``); joint
+    commands allowed; TCP target within ``max_relative_target_m`` / ``_rad`` of the measured pose and
+    within ``max_cartesian_speed_mps`` of the previous target; TCP target inside the workspace box (last,
+    so the target always ends inside it); joint targets within the limits and within
+    ``max_relative_target_rad`` of the measured joints; gripper width within ``[0, gripper_max_width]``.
+
+    Args:
+        backend: the robot to protect; connected and disconnected with this layer.
+        config: the limits.
+    """
+
+    def __init__(self, backend: Robot, config: SafetyConfig | None = None) -> None:
+        super().__init__()
+        self.backend = backend
+        self.config = config or SafetyConfig()
+        self.name = f"safe-{backend.name}"
+        self.control_period_s = backend.control_period_s
+        self.cameras = backend.cameras
+        self.clamp_events: deque[ClampEvent] = deque(maxlen=1000)
+        self.clamp_count = 0
+        self._previous_target: np.ndarray | None = None
+        self._lo = np.asarray(self.config.workspace_min, float)
+        self._hi = np.asarray(self.config.workspace_max, float)
+        self._joint_lo = np.asarray(self.config.joint_lower, float)
+        self._joint_hi = np.asarray(self.config.joint_upper, float)
+
+    # -------------------------------------------------------------- contract passthrough
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        return self.backend.observation_features
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        features = dict(self.backend.action_features)
+        if not self.config.allow_joint_commands:
+            features.pop("joints.pos", None)
+        return features
+
+    @property
+    def home_joints(self) -> np.ndarray:
+        return self.backend.home_joints
+
+    @property
+    def gripper_max_width(self) -> float:
+        return self.backend.gripper_max_width
+
+    def _connect(self) -> None:
+        self.backend.connect()
+        joints_shape = self.backend.observation_features["joints.pos"].shape
+        if joints_shape != self._joint_lo.shape:
+            raise ValueError(
+                f"safety joint limits have {len(self._joint_lo)} entries but {self.backend.name} has "
+                f"joints of shape {joints_shape}"
+            )
+        self._previous_target = None
+
+    def _disconnect(self) -> None:
+        self.backend.disconnect()
+
+    def _get_observation(self) -> dict[str, np.ndarray]:
+        return self.backend.get_observation()
+
+    def home(self) -> None:
+        """The backend's own homing motion (a configured, known-safe trajectory)."""
+        self._require_connected()
+        self.backend.home()
+        self._previous_target = None
+
+    # -------------------------------------------------------------- clamping
+    def _record(self, key: str, reason: str, before: np.ndarray, after: np.ndarray) -> None:
+        event = ClampEvent(key, reason, np.array(before, copy=True), np.array(after, copy=True))
+        self.clamp_events.append(event)
+        self.clamp_count += 1
+        log.warning("safety clamp of %s (%s): %s -> %s", key, reason,
+                    np.round(event.before, 5).tolist(), np.round(event.after, 5).tolist())
+
+    def _clamp_pose(self, pose7: np.ndarray, measured7: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        position, quat = pose7[:3].copy(), pose7[3:].copy()
+        inside = np.clip(position, self._lo, self._hi)
+        if cfg.on_violation == "refuse" and not np.array_equal(inside, position):
+            raise SafetyViolationError(
+                f"tcp.pose position {np.round(position, 4).tolist()} m is outside the workspace box "
+                f"{self._lo.tolist()} .. {self._hi.tolist()}"
+            )
+        lead = position - measured7[:3]
+        if np.linalg.norm(lead) > cfg.max_relative_target_m:
+            clamped = measured7[:3] + lead * cfg.max_relative_target_m / np.linalg.norm(lead)
+            self._record("tcp.pose", "max_relative_target_m", position, clamped)
+            position = clamped
+        previous = measured7[:3] if self._previous_target is None else self._previous_target
+        max_step = cfg.max_cartesian_speed_mps * self.control_period_s
+        step = position - previous
+        if np.linalg.norm(step) > max_step:
+            clamped = previous + step * max_step / np.linalg.norm(step)
+            self._record("tcp.pose", "max_cartesian_speed_mps", position, clamped)
+            position = clamped
+        boxed = np.clip(position, self._lo, self._hi)
+        if not np.array_equal(boxed, position):
+            self._record("tcp.pose", "workspace box", position, boxed)
+            position = boxed
+        angle = rotation_angle_between(measured7[3:], quat)
+        if angle > cfg.max_relative_target_rad:
+            slerp = Slerp([0.0, 1.0], Rotation.from_quat(np.stack([measured7[3:], quat])))
+            clamped = slerp([cfg.max_relative_target_rad / angle]).as_quat()[0]
+            self._record("tcp.pose", "max_relative_target_rad (orientation)", quat, clamped)
+            quat = clamped
+        self._previous_target = position.copy()
+        return np.concatenate([position, quat])
+
+    def _clamp_joints(self, joints: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        limited = np.clip(joints, self._joint_lo, self._joint_hi)
+        if not np.array_equal(limited, joints):
+            if cfg.on_violation == "refuse":
+                raise SafetyViolationError(
+                    f"joints.pos {np.round(joints, 4).tolist()} rad is outside the joint limits "
+                    f"{self._joint_lo.tolist()} .. {self._joint_hi.tolist()}"
+                )
+            self._record("joints.pos", "joint limits", joints, limited)
+        near = np.clip(limited, measured - cfg.max_relative_target_rad, measured + cfg.max_relative_target_rad)
+        near = np.clip(near, self._joint_lo, self._joint_hi)
+        if not np.array_equal(near, limited):
+            self._record("joints.pos", "max_relative_target_rad", limited, near)
+        return near
+
+    def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "joints.pos" in action and not self.config.allow_joint_commands:
+            raise SafetyViolationError("joints.pos commands are disabled (allow_joint_commands=False)")
+        safe = dict(action)
+        if "tcp.pose" in action or "joints.pos" in action:
+            measured = self.backend.get_observation()
+            if "tcp.pose" in action:
+                safe["tcp.pose"] = self._clamp_pose(action["tcp.pose"], measured["tcp.pose"])
+            else:
+                safe["joints.pos"] = self._clamp_joints(action["joints.pos"], measured["joints.pos"])
+                self._previous_target = None
+        if "gripper.width" in action:
+            width = np.clip(action["gripper.width"], 0.0, self.gripper_max_width)
+            if width != action["gripper.width"]:
+                self._record("gripper.width", "gripper range", action["gripper.width"], width)
+            safe["gripper.width"] = width
+        return self.backend.send_action(safe)
+
+    # -------------------------------------------------------------- halting
+    def halt(self) -> float:
+        """Stop the arm where it is: hold the joints measured now (or the TCP pose where joint commands are
+        not available) until the joints are still, leaving the gripper as it is.
+
+        Returns:
+            Largest joint speed in rad/s measured at the end (bounded by ``halt_max_periods`` periods).
+        """
+        self._require_connected()
+        measured = self.backend.get_observation()
+        if "joints.pos" in self.backend.action_features:
+            hold: dict[str, Any] = {"joints.pos": measured["joints.pos"]}
+        else:
+            hold = {"tcp.pose": measured["tcp.pose"]}
+        self._previous_target = None
+        speed = float(np.max(np.abs(measured["joints.vel"])))
+        for _ in range(self.config.halt_max_periods):
+            self.backend.send_action(hold)
+            speed = float(np.max(np.abs(self.backend.get_observation()["joints.vel"])))
+            if speed < self.config.halt_velocity_tol_radps:
+                break
+        log.warning("arm halted: holding %s, max joint speed now %.4f rad/s", next(iter(hold)), speed)
+        return speed
