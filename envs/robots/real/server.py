@@ -234,12 +234,17 @@ class BridgeServer:
                 raise ProtocolError("'params' must be a map with string keys")
             handler, needs_session = self._handlers[method]
             token = request.get("session")
-            if self._session is not None and token == self._session:
+            from_holder = self._session is not None and token == self._session
+            if from_holder:
                 self.watchdog.feed(received)  # any message of the session holder is a sign of life
             elif needs_session:
                 raise SessionError("no session: call hello first (the watchdog may have ended an earlier one)"
                                    if self._session is None else "another client holds the robot session")
-            return {"id": request_id, "ok": True, "result": handler(params)}
+            try:
+                return {"id": request_id, "ok": True, "result": handler(params)}
+            finally:
+                if from_holder and self._session is not None:
+                    self.watchdog.feed()  # the client cannot speak while it waits for this reply
         except Exception as err:  # every failure becomes an error reply; the server keeps serving
             log.debug("request %s rejected: %s: %s", request_id, type(err).__name__, err)
             return error_reply(request_id, err)
