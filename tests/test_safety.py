@@ -1,0 +1,138 @@
+"""Safety layer: clamping with logged before/after values, refusal, malformed input, watchdog, halting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from envs.core.poses import rotation_angle_between
+from envs.core.world import World
+from envs.robots.real.safety import SafetyConfig, SafetyLayer, SafetyViolationError, Watchdog
+from envs.robots.sim.panda import SimPanda
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with World() as world:
+        world.add_plane()
+        yield world
+
+
+def _safe(world: World, **config: object) -> SafetyLayer:
+    robot = SafetyLayer(SimPanda(world), SafetyConfig(**config))
+    robot.connect()
+    return robot
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="workspace_min must be 3 values below workspace_max"):
+        SafetyConfig(workspace_min=(0.0, 0.0, 0.5), workspace_max=(1.0, 1.0, 0.1))
+    with pytest.raises(ValueError, match="on_violation must be one of"):
+        SafetyConfig(on_violation="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="watchdog_timeout_s must be > 0"):
+        SafetyConfig(watchdog_timeout_s=0.0)
+    with pytest.raises(ValueError, match="joint_lower must be below joint_upper"):
+        SafetyConfig(joint_lower=(1.0,) * 7, joint_upper=(0.0,) * 7)
+
+
+def test_workspace_clamp_is_logged_with_before_and_after(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    robot = _safe(world, workspace_max=(0.35, 0.45, 0.3), max_relative_target_m=1.0, max_cartesian_speed_mps=100.0)
+    quat = robot.get_observation()["tcp.pose"][3:]
+    with caplog.at_level(logging.WARNING, logger="envs.robots.real.safety"):
+        applied = robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, 0.9], quat])})
+    assert applied["tcp.pose"][2] == pytest.approx(0.3)
+    event = robot.clamp_events[-1]
+    assert event.reason == "workspace box"
+    assert event.before[2] == pytest.approx(0.9) and event.after[2] == pytest.approx(0.3)
+    assert "workspace box" in caplog.text and "0.9" in caplog.text and "0.3" in caplog.text
+
+
+def test_step_and_speed_limits(world: World) -> None:
+    robot = _safe(world, max_relative_target_m=0.05, max_cartesian_speed_mps=0.24)
+    pose = robot.get_observation()["tcp.pose"]
+    applied = robot.send_action({"tcp.pose": pose + np.array([0.2, 0, 0, 0, 0, 0, 0])})
+    step = np.linalg.norm(applied["tcp.pose"][:3] - pose[:3])
+    assert step == pytest.approx(0.24 * robot.control_period_s)  # the tighter of the two limits
+    assert {e.reason for e in robot.clamp_events} == {"max_relative_target_m", "max_cartesian_speed_mps"}
+
+
+def test_orientation_step_limited(world: World) -> None:
+    robot = _safe(world, max_relative_target_rad=0.2)
+    pose = robot.get_observation()["tcp.pose"]
+    flipped = np.concatenate([pose[:3], [0.0, 1.0, 0.0, 0.0]])  # half a turn about z from pointing down
+    applied = robot.send_action({"tcp.pose": flipped})
+    assert rotation_angle_between(pose[3:], applied["tcp.pose"][3:]) == pytest.approx(0.2, abs=1e-6)
+
+
+def test_joint_limits_and_relative_target(world: World) -> None:
+    robot = _safe(world, max_relative_target_rad=0.1)
+    joints = robot.get_observation()["joints.pos"]
+    applied = robot.send_action({"joints.pos": joints + np.array([5.0, 0, 0, 0, 0, 0, -0.05])})
+    np.testing.assert_allclose(applied["joints.pos"] - joints, [0.1, 0, 0, 0, 0, 0, -0.05], atol=1e-9)
+    assert [e.reason for e in robot.clamp_events] == ["joint limits", "max_relative_target_rad"]
+
+
+def test_refuse_mode_does_not_move(world: World) -> None:
+    robot = _safe(world, on_violation="refuse")
+    obs = robot.get_observation()
+    with pytest.raises(SafetyViolationError, match="outside the workspace box"):
+        robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, -0.2], obs["tcp.pose"][3:]])})
+    with pytest.raises(SafetyViolationError, match="outside the joint limits"):
+        robot.send_action({"joints.pos": obs["joints.pos"] + 4.0})
+    np.testing.assert_array_equal(robot.get_observation()["joints.pos"], obs["joints.pos"])  # no physics step
+
+
+def test_joint_commands_can_be_disabled(world: World) -> None:
+    robot = _safe(world, allow_joint_commands=False)
+    assert "joints.pos" not in robot.action_features
+    with pytest.raises(ValueError, match="unknown action keys"):
+        robot.send_action({"joints.pos": robot.home_joints})
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ({"tcp.pose": [0.0, 0.0, np.nan, 0, 0, 0, 1]}, "NaN or inf"),
+        ({"gripper.width": -np.inf}, "NaN or inf"),
+        ({"tcp.pose": [0.0, 0.0, 0.3]}, "must have shape"),
+        ({"joints.pos": "home"}, "must be numeric"),
+        ({"tcp.pose": [0.0, 0.0, 0.3, 0, 0, 0, 0]}, "unit length"),
+        ([0.1, 0.2], "action must be a dict"),
+    ],
+)
+def test_malformed_input_rejected(world: World, action: object, message: str) -> None:
+    robot = _safe(world)
+    with pytest.raises(ValueError, match=message):
+        robot.send_action(action)  # type: ignore[arg-type]
+
+
+def test_watchdog_expiry() -> None:
+    now = [0.0]
+    dog = Watchdog(0.1, clock=lambda: now[0])
+    assert not dog.expired()  # disarmed until fed
+    dog.feed()
+    now[0] = 0.09
+    assert not dog.expired()
+    now[0] = 0.11
+    assert dog.expired()
+    dog.disarm()
+    assert not dog.expired()
+
+
+def test_halt_stops_arm_and_keeps_gripper(world: World) -> None:
+    robot = _safe(world)
+    obs = robot.get_observation()
+    robot.send_action({"gripper.width": 0.02})
+    for _ in range(3):
+        robot.send_action({"joints.pos": obs["joints.pos"] + np.array([0.3, 0.3, 0, 0, 0, 0, 0])})
+    assert np.max(np.abs(robot.get_observation()["joints.vel"])) > 0.2  # moving
+    speed = robot.halt()
+    after = robot.get_observation()
+    assert speed < robot.config.halt_velocity_tol_radps
+    assert np.max(np.abs(after["joints.vel"])) < robot.config.halt_velocity_tol_radps
+    assert float(after["gripper.width"]) < 0.03  # still closing toward 2 cm, not opened
