@@ -15,9 +15,15 @@ COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "demo": {"": ("eval.report", "run every capability at demo size and write reports/demo/index.html")},
     "train": {},
     "eval": {},
-    "bench": {"sim": ("eval.bench.sim_speed", "physics step and render rates; World wrapper overhead")},
+    "bench": {
+        "sim": ("eval.bench.sim_speed", "physics step and render rates; World wrapper overhead"),
+        "bridge": ("eval.bench.bridge", "driver-bridge latency (commands, RGB-D frames) vs in-process; soak"),
+    },
     "data": {},
-    "bridge": {},
+    "bridge": {
+        "serve": ("envs.robots.real.server", "serve a robot backend over the authenticated driver bridge"),
+        "keygen": ("envs.robots.real.keys", "create CurveZMQ server/client key pairs for the bridge"),
+    },
 }
 
 
