@@ -8,9 +8,10 @@ CurveZMQ authentication and encryption (only client keys in ``KEYS/authorized/``
   front of command replies.
 
 One client at a time holds the *session* (``hello``) and may move the arm; anyone authorised may call
-``describe`` and ``ping``. Every message carrying the session token feeds the heartbeat watchdog; after
-``safety.watchdog_timeout_s`` of silence the arm is halted (position held, gripper left as it is) and the
-session ends, so a new client can take over. A malformed message gets an error reply and changes nothing.
+``describe``, ``ping`` and ``get_observation`` (e.g. a monitoring client). Every message carrying the
+session token feeds the heartbeat watchdog; after ``safety.watchdog_timeout_s`` of silence the arm is halted
+(position held, gripper left as it is) and the session ends, so a new client can take over. A malformed
+message gets an error reply and changes nothing.
 
 With the ``sim`` backend the server is a digital twin running in lockstep: physics advances one control
 period per ``send_action``, exactly as the in-process sim backend, so episodes are reproducible. Its scene
@@ -142,21 +143,21 @@ class BridgeServer:
         self.stream.setsockopt(zmq.SNDHWM, 2)
         self.stream.bind(stream_bind or _stream_endpoint(bind, self.endpoint))
         self.stream_endpoint: str = self.stream.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._handlers: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
-            # method -> (handler, needs the session)
-            "describe": (self._describe, False),
-            "ping": (lambda params: {"time": time.time()}, False),
-            "hello": (self._hello, False),
-            "heartbeat": (lambda params: None, True),
-            "bye": (self._bye, True),
-            "get_observation": (lambda params: self.robot.get_observation(), True),
-            "send_action": (self._send_action, True),
-            "home": (lambda params: self.robot.home(), True),
-            "halt": (lambda params: self.robot.halt(), True),
-            "stream": (self._stream, True),
+        # method -> (handler, needs the session, accepted parameter names; None: checked by the handler)
+        self._handlers: dict[str, tuple[Callable[[dict[str, Any]], Any], bool, frozenset[str] | None]] = {
+            "describe": (self._describe, False, frozenset()),
+            "ping": (lambda params: {"time": time.time()}, False, frozenset()),
+            "hello": (self._hello, False, frozenset()),
+            "heartbeat": (lambda params: None, True, frozenset()),
+            "bye": (self._bye, True, frozenset()),
+            "get_observation": (lambda params: self.robot.get_observation(), False, frozenset()),  # observers too
+            "send_action": (self._send_action, True, frozenset({"action"})),
+            "home": (lambda params: self.robot.home(), True, frozenset()),
+            "halt": (lambda params: self.robot.halt(), True, frozenset()),
+            "stream": (self._stream, True, frozenset({"enable"})),
         }
-        for name in SCENE_METHODS:
-            self._handlers[f"twin.{name}"] = (self._twin_call(name), True)
+        for name in SCENE_METHODS:  # keyword arguments checked by the SimTwin method's signature
+            self._handlers[f"twin.{name}"] = (self._twin_call(name), True, None)
         self.robot.connect()
 
     def _curve_socket(self, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
@@ -232,7 +233,10 @@ class BridgeServer:
                 raise ProtocolError(f"unknown method {method!r}; expected one of {sorted(self._handlers)}")
             if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
                 raise ProtocolError("'params' must be a map with string keys")
-            handler, needs_session = self._handlers[method]
+            handler, needs_session, accepted = self._handlers[method]
+            if accepted is not None and not set(params) <= accepted:
+                raise ProtocolError(f"unknown parameters {sorted(set(params) - accepted)} for {method!r}; "
+                                    f"accepted: {sorted(accepted)}")
             token = request.get("session")
             from_holder = self._session is not None and token == self._session
             if from_holder:

@@ -1,0 +1,397 @@
+"""Driver bridge: wire format, keys and CLI, sim-twin identity, and behaviour under faults.
+
+Servers run as subprocesses (``manipstack bridge serve``) bound to 127.0.0.1 on ephemeral ports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from envs.core.poses import euler_to_quat, quat_multiply
+from envs.robots import Feature, Robot, make_robot
+from envs.robots.base import close_gripper, move_to_pose, open_gripper
+from envs.robots.real.client import BridgeRobot
+from envs.robots.real.keys import generate_keys, load_client_keys
+from envs.robots.real.protocol import BridgeAuthError, BridgeTimeoutError, ProtocolError, SessionError, decode, encode
+from envs.robots.real.safety import SafetyViolationError
+from envs.robots.real.server import server_process
+from envs.robots.real.sim_twin import SimTwin, SimTwinConfig
+from eval import cli
+
+pytestmark = pytest.mark.timeout(60)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    generate_keys(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def server(keys: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A digital-twin server shared by the tests that leave it serving (each ends its session)."""
+    with server_process(["--keys", str(keys), "--bind", "tcp://127.0.0.1:0"]) as running:
+        yield running
+
+
+def _client(endpoint: str, keys: Path, **kwargs: Any) -> BridgeRobot:
+    return make_robot("bridge", address=endpoint, keys=keys, stream=False, **kwargs)
+
+
+# ---------------------------------------------------------------------------- wire format, keys, CLI
+def test_arrays_round_trip_exactly() -> None:
+    message = {"a": np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2], "b": np.array(0.25), "c": [1, "x", b"\0"],
+               "d": np.zeros((2, 0), np.uint8), "e": np.float32(1.5), "f": np.array([True, False])}
+    back = decode(encode(message))
+    for key in ("a", "b", "d", "f"):
+        assert back[key].dtype == message[key].dtype and back[key].shape == message[key].shape
+        np.testing.assert_array_equal(back[key], message[key])
+    assert back["c"] == [1, "x", b"\0"] and back["e"] == 1.5
+    with pytest.raises(TypeError, match="dtype object"):
+        encode({"x": np.array([None])})
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"\xc1", "undecodable"),
+        (msgpack.packb(msgpack.ExtType(1, msgpack.packb(["<f8", [3], b"\0" * 8]))), "needs 24 bytes"),
+        (msgpack.packb(msgpack.ExtType(1, msgpack.packb(["|O", [1], b"\0" * 8]))), "not allowed"),
+        (msgpack.packb(msgpack.ExtType(1, msgpack.packb(["<f8", [-1], b""]))), "non-negative"),
+        (msgpack.packb(msgpack.ExtType(9, b"")), "unknown msgpack extension"),
+    ],
+)
+def test_malformed_payloads_raise_protocol_error(payload: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        decode(payload)
+
+
+def test_keygen_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["bridge", "keygen", str(tmp_path / "k")])
+    names = sorted(p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*") if p.is_file())
+    assert names == ["authorized/client.key", "client.key", "client.key_secret", "server.key", "server.key_secret"]
+    assert (tmp_path / "k" / "server.key_secret").stat().st_mode & 0o077 == 0
+    assert load_client_keys(tmp_path / "k").server_public
+    with pytest.raises(FileExistsError, match="--force"):
+        cli.main(["bridge", "keygen", str(tmp_path / "k")])
+
+
+def test_serve_help_explains_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bridge", "serve", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--keys", "--bind", "--backend", "--safety.watchdog-timeout-s", "--safety.workspace-min",
+                   "--fmb.url", "--twin.camera-width"):
+        assert option in text
+    assert "Client silence in s" in text
+
+
+def test_missing_keys_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="manipstack bridge keygen"):
+        make_robot("bridge", address="tcp://127.0.0.1:9", keys=tmp_path)
+
+
+# ---------------------------------------------------------------------------- identity with the in-process sim
+class RecordingRobot(Robot):
+    """Passes everything to ``inner`` and records each applied action."""
+
+    def __init__(self, inner: Robot) -> None:
+        super().__init__()
+        self.inner = inner
+        self.applied: list[dict[str, np.ndarray]] = []
+
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        return self.inner.observation_features
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        return self.inner.action_features
+
+    @property
+    def gripper_max_width(self) -> float:
+        return self.inner.gripper_max_width
+
+    def _connect(self) -> None:
+        self.inner.connect()
+
+    def _disconnect(self) -> None:
+        """The inner robot's owner disconnects it."""
+
+    def _get_observation(self) -> dict[str, np.ndarray]:
+        return self.inner.get_observation()
+
+    def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        applied = self.inner.send_action(action)
+        self.applied.append(applied)
+        return applied
+
+
+def scripted_pick(robot: Robot, scene: Any, seed: int) -> tuple[list[dict[str, np.ndarray]], list[float], np.ndarray]:
+    """Pick a seeded box off the table; returns (applied actions, reward per primitive, final box pose (7,))."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(-0.08, 0.08, size=2)
+    yaw = float(rng.uniform(-0.5, 0.5))
+    scene.add_primitive("box", "box", (0.04, 0.04, 0.04), (x, y, 0.02), euler_to_quat([0.0, 0.0, yaw]), mass=0.05)
+    down = quat_multiply(euler_to_quat([0.0, 0.0, yaw]), np.array([1.0, 0.0, 0.0, 0.0]))
+    recorder = RecordingRobot(robot)
+    recorder.connect()
+    rewards = []
+    steps = [
+        lambda: move_to_pose(recorder, [x, y, 0.15], down),
+        lambda: open_gripper(recorder),
+        lambda: move_to_pose(recorder, [x, y, 0.02], down),
+        lambda: close_gripper(recorder),
+        lambda: move_to_pose(recorder, [x, y, 0.2], down),
+    ]
+    for step in steps:
+        step()
+        rewards.append(float(scene.body_pose("box")[2] > 0.1))
+    return recorder.applied, rewards, np.asarray(scene.body_pose("box"))
+
+
+def test_identity_with_in_process_sim(server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    twin = SimTwin(SimTwinConfig(camera=False))
+    try:
+        twin.robot.connect()
+        expected = scripted_pick(twin.robot, twin, seed=3)
+    finally:
+        twin.close()
+    with _client(server[1], keys) as robot:
+        robot.twin.reset()
+        actual = scripted_pick(robot, robot.twin, seed=3)
+    assert expected[1][-1] == 1.0, "the scripted pick should lift the box"
+    assert len(actual[0]) == len(expected[0])
+    for got, want in zip(actual[0], expected[0]):
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    assert actual[1] == expected[1]
+    np.testing.assert_array_equal(actual[2], expected[2])
+
+
+# ---------------------------------------------------------------------------- safety through the bridge
+def test_server_rejects_nan_and_keeps_arm_in_box(server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    lo, hi = np.array([-0.45, -0.45, 0.005]), np.array([0.35, 0.45, 0.6])  # SafetyConfig defaults
+    with _client(server[1], keys) as robot:
+        robot.twin.reset()
+        quat = robot.get_observation()["tcp.pose"][3:]
+        # bypass the client's own checks: the server must refuse by itself
+        with pytest.raises(ValueError, match="NaN or inf"):
+            robot._call("send_action", action={"tcp.pose": np.array([0.0, 0.0, np.nan, 0, 0, 0, 1])})
+        with pytest.raises(ValueError, match="must have shape"):
+            robot._call("send_action", action={"joints.pos": np.zeros(3)})
+        with pytest.raises(ValueError, match="unknown action keys"):
+            robot._call("send_action", action={"teleport": 1.0})
+        with pytest.raises(ValueError, match="send_action needs params"):
+            robot._call("send_action", action=[1, 2, 3])
+        for target in ([0.0, 0.0, -0.5], [1.5, 0.0, 0.3], [0.0, 0.9, 0.3]):
+            for _ in range(25):
+                applied = robot.send_action({"tcp.pose": np.concatenate([target, quat])})
+                assert np.all(applied["tcp.pose"][:3] >= lo) and np.all(applied["tcp.pose"][:3] <= hi)
+                position = robot.get_observation()["tcp.pose"][:3]
+                assert np.all(position >= lo - 0.01) and np.all(position <= hi + 0.01), position
+
+
+# ---------------------------------------------------------------------------- faults
+def test_unknown_client_key_refused(server: tuple[subprocess.Popen, str], keys: Path, tmp_path: Path) -> None:
+    rogue = tmp_path / "rogue"
+    generate_keys(rogue)
+    shutil.copyfile(keys / "server.key", rogue / "server.key")  # knows the server, but is not authorised
+    robot = _client(server[1], rogue, timeout_s=3.0)
+    start = time.monotonic()
+    with pytest.raises(BridgeAuthError, match="refused this client's key"):
+        robot.connect()
+    assert time.monotonic() - start < 2.0  # reported from the handshake, not by waiting out the timeout
+    with _client(server[1], keys) as good:
+        good.get_observation()
+
+
+def test_second_client_cannot_take_the_arm(server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    with _client(server[1], keys) as first:
+        second = _client(server[1], keys)
+        with pytest.raises(SessionError, match="another client holds the robot session"):
+            second.connect()
+        first.get_observation()
+
+
+def _random_object(rng: np.random.Generator, depth: int = 0) -> Any:
+    kind = int(rng.integers(0, 8 if depth < 3 else 5))
+    if kind == 0:
+        return int(rng.integers(-(2**62), 2**62))
+    if kind == 1:
+        return float(rng.normal()) if rng.random() < 0.8 else float(rng.choice([np.nan, np.inf, -np.inf]))
+    if kind == 2:
+        return rng.bytes(int(rng.integers(0, 40))).decode("latin-1")
+    if kind == 3:
+        return rng.bytes(int(rng.integers(0, 40)))
+    if kind == 4:
+        return [None, True, False][int(rng.integers(0, 3))]
+    if kind == 5:
+        return [_random_object(rng, depth + 1) for _ in range(int(rng.integers(0, 5)))]
+    if kind == 6:
+        return {str(_random_object(rng, 3)): _random_object(rng, depth + 1) for _ in range(int(rng.integers(0, 5)))}
+    return msgpack.ExtType(int(rng.integers(0, 3)), rng.bytes(int(rng.integers(0, 30))))
+
+
+def _random_action(rng: np.random.Generator) -> Any:
+    key = ["tcp.pose", "joints.pos", "gripper.width", "wrench", "x"][int(rng.integers(0, 5))]
+    shape = [(7,), (3,), (), (2, 7), (0,)][int(rng.integers(0, 5))]
+    value = rng.normal(size=shape) * 10 ** rng.uniform(-3, 3)
+    if rng.random() < 0.5 and value.size:
+        value.flat[0] = [np.nan, np.inf, -np.inf][int(rng.integers(0, 3))]
+    return {key: value} if rng.random() < 0.9 else _random_object(rng)
+
+
+SESSION_METHODS = ["hello", "heartbeat", "bye", "send_action", "home", "halt", "stream", "twin.reset",
+                   "twin.add_primitive", "twin.body_pose", "twin.__init__", "__class__", "", "describe\0", "nope"]
+
+
+def _fuzz_message(rng: np.random.Generator, index: int) -> list[bytes]:
+    """One malformed or unauthorised request (never one the server may accept)."""
+    kind = index % 7
+    if kind == 0:
+        return [rng.bytes(int(rng.integers(0, 200)))]
+    if kind == 1:
+        return [msgpack.packb(_random_object(rng))]
+    if kind == 2:
+        method = SESSION_METHODS[int(rng.integers(0, len(SESSION_METHODS)))]
+        return [encode({"id": index, "method": method, "params": _random_object(rng, 2), "session": rng.bytes(16)})]
+    if kind == 3:
+        params = {"action": _random_action(rng)}
+        return [encode({"id": index, "method": "send_action", "params": params, "session": rng.bytes(16)})]
+    if kind == 4:
+        bad_array = msgpack.ExtType(1, msgpack.packb([["<f8", "|O", "<c16", 3][int(rng.integers(0, 4))],
+                                                      [int(rng.integers(-2, 5))], rng.bytes(int(rng.integers(0, 40)))]))
+        return [msgpack.packb({"id": index, "method": "describe", "params": {"x": bad_array}})]
+    if kind == 5:
+        return [rng.bytes(int(rng.integers(0, 20))) for _ in range(int(rng.integers(2, 4)))]
+    bad_ids = ["7", True, None, 1.5, [1]]
+    return [msgpack.packb({"id": bad_ids[int(rng.integers(0, len(bad_ids)))], "method": "describe", "params": {}})]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the server's memory")
+def test_fuzzed_messages_rejected_server_keeps_serving(server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    process, endpoint = server
+    client_keys = load_client_keys(keys)
+    rng = np.random.default_rng(0)
+    with zmq.Context() as context, _client(endpoint, keys) as good:
+        raw = context.socket(zmq.DEALER)
+        raw.curve_secretkey, raw.curve_publickey = client_keys.secret, client_keys.public
+        raw.curve_serverkey = client_keys.server_public
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.connect(endpoint)
+        hold = {"joints.pos": good.get_observation()["joints.pos"]}
+        rss_before = None
+        total, batch = 10_000, 250
+        for start in range(0, total, batch):
+            for index in range(start, start + batch):
+                raw.send_multipart(_fuzz_message(rng, index))
+            for _ in range(batch):
+                assert raw.poll(5000), "the server stopped answering"
+                reply = decode(raw.recv())
+                assert reply["ok"] is False and reply["error"]["type"] and reply["error"]["message"]
+            if (start + batch) % 1000 == 0:
+                good.send_action(hold)
+                assert set(good.get_observation()) >= {"tcp.pose", "joints.pos"}
+                if rss_before is None:  # after a warm-up of 1000 messages
+                    rss_before = _rss_kib(process.pid)
+        growth_kib = _rss_kib(process.pid) - rss_before
+        raw.close()
+        assert growth_kib < 8 * 1024, f"server memory grew by {growth_kib} KiB"
+
+
+def test_server_killed_mid_episode_raises_within_timeout(keys: Path) -> None:
+    args = ["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--safety.on-violation", "refuse"]
+    with server_process(args) as (process, endpoint):
+        robot = _client(endpoint, keys, timeout_s=0.5)
+        robot.connect()
+        pose = robot.get_observation()["tcp.pose"]
+        with pytest.raises(SafetyViolationError, match="outside the workspace box"):
+            robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, -0.3], pose[3:]])})
+        for i in range(5):
+            robot.send_action({"tcp.pose": pose + np.array([0.002 * i, 0, 0, 0, 0, 0, 0])})
+        process.kill()
+        process.wait()
+        start = time.monotonic()
+        with pytest.raises(BridgeTimeoutError, match=endpoint):
+            robot.send_action({"tcp.pose": pose})
+        assert time.monotonic() - start < 2 * 0.5 + 0.3  # a heartbeat in flight may hold the socket first
+        start = time.monotonic()
+        robot.disconnect()  # must not hang either
+        assert time.monotonic() - start < 2 * 0.5 + 0.3
+        assert not robot.is_connected
+
+
+CLIENT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from envs.robots.real.client import BridgeRobot
+
+    robot = BridgeRobot(sys.argv[1], sys.argv[2], stream=False)
+    robot.connect()
+    home = robot.get_observation()["joints.pos"]
+    i = 0
+    while True:
+        i += 1
+        robot.send_action({"joints.pos": home + np.array([0.3, 0.3, 0, 0, 0, 0, 0]) * np.sin(0.5 * i)})
+        if i == 30:
+            print("moving", flush=True)
+    """
+)
+
+
+def test_client_killed_watchdog_halts_and_server_accepts_new_client(
+    server: tuple[subprocess.Popen, str], keys: Path
+) -> None:
+    endpoint = server[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, endpoint, str(keys)], stdout=subprocess.PIPE,
+                              env=env, text=True)
+    observer = _client(endpoint, keys)
+    try:
+        assert client.stdout.readline().strip() == "moving"
+        assert np.max(np.abs(observer._call("get_observation")["joints.vel"])) > 0.1  # read-only call, no session
+        client.kill()
+        killed = time.monotonic()
+        client.wait()
+        while True:  # the session frees up once the watchdog has halted the arm
+            try:
+                observer.connect()
+                break
+            except SessionError:
+                assert time.monotonic() - killed < 2.0, "the watchdog never released the session"
+                time.sleep(0.002)
+        taken = time.monotonic() - killed
+        speed = np.max(np.abs(observer.get_observation()["joints.vel"]))
+        assert taken < 0.2, f"arm halted and session released {taken * 1000:.0f} ms after the client died"
+        assert speed < 0.02, f"joints still moving at {speed:.3f} rad/s after the halt"
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        observer.disconnect()
