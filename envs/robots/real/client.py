@@ -24,6 +24,7 @@ from envs.robots.base import Feature, Robot, RobotNotConnectedError
 from envs.robots.real.keys import ClientKeys, load_client_keys
 from envs.robots.real.protocol import (
     MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
     BridgeAuthError,
     BridgeError,
     BridgeTimeoutError,
@@ -36,8 +37,6 @@ from envs.robots.real.protocol import (
 from envs.robots.real.safety import SafetyViolationError
 
 log = logging.getLogger(__name__)
-
-PROTOCOL_VERSION = 1
 
 _REMOTE_ERRORS: dict[str, type[Exception]] = {
     "ValueError": ValueError,

@@ -25,10 +25,6 @@ from envs.robots.base import Feature, Robot
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("pose", "getstate", "open_gripper", "close_gripper", "jointreset", "clearerr",
-          "precision_mode", "compliance_mode")
-"""FMB franka_server routes this backend uses (all POST)."""
-
 
 class RobotCommunicationError(ConnectionError):
     """The robot's HTTP server did not answer successfully after all retries."""

@@ -15,6 +15,9 @@ from typing import Any
 import msgpack
 import numpy as np
 
+PROTOCOL_VERSION = 1
+"""Bridge protocol version; client and server refuse to talk across versions."""
+
 NDARRAY_EXT = 1
 """msgpack extension type code of a numpy array."""
 

@@ -114,10 +114,6 @@ class Watchdog:
     def disarm(self) -> None:
         self._last_fed = None
 
-    @property
-    def armed(self) -> bool:
-        return self._last_fed is not None
-
     def expired(self, now: float | None = None) -> bool:
         """True if armed and silent for longer than the timeout."""
         if self._last_fed is None:

@@ -43,13 +43,19 @@ from envs.core.camera import Camera
 from envs.robots.base import Feature, Robot
 from envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
 from envs.robots.real.keys import load_server_keys
-from envs.robots.real.protocol import MAX_MESSAGE_BYTES, ProtocolError, SessionError, decode, encode, error_reply
+from envs.robots.real.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    SessionError,
+    decode,
+    encode,
+    error_reply,
+)
 from envs.robots.real.safety import SafetyConfig, SafetyLayer, Watchdog
 from envs.robots.real.sim_twin import SCENE_METHODS, SimTwin, SimTwinConfig
 
 log = logging.getLogger(__name__)
-
-PROTOCOL_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,6 @@ class BridgeServer:
         self.twin = twin
         self.stream_period_s = 1.0 / stream_hz
         self.watchdog = Watchdog(robot.config.watchdog_timeout_s)
-        self.halts: list[tuple[float, float]] = []
-        """``(monotonic time s when the halt finished, max joint speed rad/s after it)`` per watchdog halt."""
         self._session: bytes | None = None
         self._streaming = False
         self._next_frame = 0.0
@@ -258,8 +262,10 @@ class BridgeServer:
         if self._session is not None and self.watchdog.expired():
             log.warning("client silent for more than %.3f s: halting the arm", self.watchdog.timeout_s)
             self._end_session()
-            speed = self.robot.halt()
-            self.halts.append((time.monotonic(), speed))
+            try:
+                self.robot.halt()
+            except Exception as err:  # keep serving: the operator must see this, and a client may retry
+                log.error("watchdog could not halt the arm: %s: %s", type(err).__name__, err)
 
     def _end_session(self) -> None:
         self._session = None
@@ -349,7 +355,11 @@ class BridgeServer:
         self._next_frame = max(self._next_frame + self.stream_period_s, now)
         for name, cam in self.cameras.items():
             start = time.monotonic()
-            frame = cam.capture()
+            try:
+                frame = cam.capture()
+            except Exception as err:  # a failing camera must not take the arm's command channel down
+                log.error("camera %s failed to capture: %s: %s", name, type(err).__name__, err)
+                continue
             self._seq += 1
             message = {"camera": name, "seq": self._seq, "t_capture_start": start, "t_capture_end": time.monotonic(),
                        "rgb": frame["rgb"], "depth": frame["depth"], "intrinsics": frame["intrinsics"],
