@@ -162,7 +162,11 @@ class BridgeServer:
         }
         for name in SCENE_METHODS:  # keyword arguments checked by the SimTwin method's signature
             self._handlers[f"twin.{name}"] = (self._twin_call(name), True, None)
-        self.robot.connect()
+        try:
+            self.robot.connect()
+        except Exception:
+            self._close_transport()
+            raise
 
     def _curve_socket(self, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -188,10 +192,13 @@ class BridgeServer:
             if self.twin is not None:
                 self.twin.close()
         finally:
-            self.socket.close()
-            self.stream.close()
-            self.auth.stop()
-            self.context.term()
+            self._close_transport()
+
+    def _close_transport(self) -> None:
+        self.socket.close()
+        self.stream.close()
+        self.auth.stop()
+        self.context.term()
 
     # -------------------------------------------------------------- loop
     def serve(self, should_stop: Callable[[], bool] = lambda: False, poll_s: float = 0.005) -> None:
