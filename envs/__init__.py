@@ -12,3 +12,6 @@ def _register(name: str, entry_point: str, max_episode_steps: int | None = None)
     env_id = f"manipstack/{name}-v0"
     register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
     ENV_IDS.append(env_id)
+
+
+_register("PushGrasp", "envs.tasks.push_grasp:PushGraspEnv")

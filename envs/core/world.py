@@ -78,6 +78,7 @@ class World:
             cache_dir or os.environ.get("MANIPSTACK_CACHE", Path.home() / ".cache" / "manipstack")
         )
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.solver_iterations = int(solver_iterations)
         self.client.setPhysicsEngineParameter(
             fixedTimeStep=self.time_step, numSolverIterations=solver_iterations, deterministicOverlappingPairs=1
         )
@@ -85,6 +86,7 @@ class World:
         self.client.setGravity(0.0, 0.0, -self.gravity)
         self._step_simulation = functools.partial(pybullet.stepSimulation, physicsClientId=self.cid)
         self._bodies: dict[str, int] = {}
+        self._hidden: dict[str, list[tuple[int, list[float]]]] = {}
         self.sim_time = 0.0
         self._closed = False
 
@@ -104,10 +106,17 @@ class World:
     def reset_simulation(self) -> None:
         """Remove every body and restore gravity and engine parameters."""
         self.client.resetSimulation()
-        self.client.setPhysicsEngineParameter(fixedTimeStep=self.time_step, deterministicOverlappingPairs=1)
+        self.client.setPhysicsEngineParameter(
+            fixedTimeStep=self.time_step, numSolverIterations=self.solver_iterations, deterministicOverlappingPairs=1
+        )
         self.client.setGravity(0.0, 0.0, -self.gravity)
         self._bodies.clear()
+        self._hidden.clear()
         self.sim_time = 0.0
+
+    def set_gravity(self, acceleration: Sequence[float]) -> None:
+        """Set the gravity vector (3,) in m/s^2, world frame; :meth:`reset_simulation` restores (0, 0, -gravity)."""
+        self.client.setGravity(*[float(a) for a in acceleration])
 
     # ------------------------------------------------------------------ stepping
     def step(self, num_steps: int = 1) -> None:
@@ -191,7 +200,33 @@ class World:
         return name in self._bodies
 
     def remove_body(self, name: str) -> None:
+        self._hidden.pop(name, None)
         self.client.removeBody(self._bodies.pop(name))
+
+    def enable_sleeping(self, name: str) -> None:
+        """Let a body fall asleep once at rest (then it costs almost nothing to simulate until touched)."""
+        self.client.changeDynamics(
+            self.body_id(name), -1, activationState=pybullet.ACTIVATION_STATE_ENABLE_SLEEPING
+        )
+
+    def wake_up(self, name: str) -> None:
+        """Wake a sleeping body (e.g. after the body it rested on was removed)."""
+        self.client.changeDynamics(self.body_id(name), -1, activationState=pybullet.ACTIVATION_STATE_WAKE_UP)
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        """Hide a body from rendering (all links fully transparent, which TinyRenderer skips) or show it again.
+
+        Physics is unaffected. Use it to skip drawing a body known to be outside a camera's view.
+        """
+        body = self.body_id(name)
+        if not visible and name not in self._hidden:
+            links = [(d[1], list(d[7])) for d in self.client.getVisualShapeData(body)]
+            self._hidden[name] = links
+            for link, rgba in links:
+                self.client.changeVisualShape(body, link, rgbaColor=[*rgba[:3], 0.0])
+        elif visible and name in self._hidden:
+            for link, rgba in self._hidden.pop(name):
+                self.client.changeVisualShape(body, link, rgbaColor=rgba)
 
     def add_urdf(
         self,
@@ -439,6 +474,29 @@ class World:
             self.body_id(parent), parent_link, self.body_id(child), -1, pybullet.JOINT_FIXED,
             (0, 0, 0), (0, 0, 0), child_frame_position,
         )
+
+    def create_world_constraint(
+        self, child: str, position: Sequence[float], quat_xyzw: Sequence[float], max_force: float
+    ) -> int:
+        """Hold ``child``'s base at a world pose (m, quaternion (x, y, z, w)) with at most ``max_force`` N."""
+        cid = self.client.createConstraint(
+            self.body_id(child), -1, -1, -1, pybullet.JOINT_FIXED, (0, 0, 0), (0, 0, 0), list(position),
+            childFrameOrientation=list(quat_xyzw),
+        )
+        self.client.changeConstraint(cid, list(position), list(quat_xyzw), maxForce=float(max_force))
+        return cid
+
+    def move_world_constraint(
+        self, constraint_id: int, position: Sequence[float], quat_xyzw: Sequence[float], max_force: float
+    ) -> None:
+        """Move the world pose held by a :meth:`create_world_constraint` constraint."""
+        self.client.changeConstraint(constraint_id, list(position), list(quat_xyzw), maxForce=float(max_force))
+
+    def set_body_velocity(
+        self, name: str, linear: Sequence[float] = (0.0, 0.0, 0.0), angular: Sequence[float] = (0.0, 0.0, 0.0)
+    ) -> None:
+        """Set a body's base velocity: linear (3,) m/s, angular (3,) rad/s, world frame."""
+        self.client.resetBaseVelocity(self.body_id(name), list(linear), list(angular))
 
     def remove_constraint(self, constraint_id: int) -> None:
         self.client.removeConstraint(constraint_id)

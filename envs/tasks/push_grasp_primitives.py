@@ -1,0 +1,142 @@
+"""Push and grasp motion primitives for top-down manipulation, written only against the robot contract.
+
+Both primitives start and end at a *rest* pose out of the overhead camera's view, so the heightmap
+rendered after an action shows the scene and not the arm. Motions are straight Cartesian lines with
+large steps in free space and small steps near the table, with short bounded settles: the primitives
+run unchanged on any :class:`envs.robots.base.Robot`.
+
+Angles are about the world z axis in rad; positions are in m, world frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.core.poses import euler_to_quat
+from envs.robots.base import Robot, close_gripper, is_grasping, move_to_pose
+
+
+@dataclass(frozen=True)
+class PrimitiveConfig:
+    """Geometry and speed of the push and grasp primitives (m, rad)."""
+
+    rest_position: tuple[float, float, float] = (-0.33, 0.0, 0.42)
+    """TCP position in m, world frame, between actions: outside the overhead camera's view."""
+    approach_height: float = 0.10
+    """Height in m above the contact height of the pre-pose the arm descends from."""
+    travel_step: float = 0.06
+    """Cartesian step in m per control period in free space."""
+    contact_step: float = 0.02
+    """Cartesian step in m per control period while descending, pushing and lifting."""
+    travel_tolerance: float = 0.01
+    """Position tolerance in m of free-space moves (short settle)."""
+    contact_tolerance: float = 0.004
+    """Position tolerance in m near the table."""
+    grasp_depth: float = 0.03
+    """How far in m below the surface height at the grasp point the TCP (fingertip centre) goes."""
+    min_tcp_height: float = 0.015
+    """Lowest TCP height in m above the table (fingertips reach ~12 mm below the TCP)."""
+    push_height: float = 0.015
+    """TCP height in m above the local surface at which a push travels."""
+    push_length: float = 0.10
+    """Length in m of a push."""
+    lift_height: float = 0.15
+    """TCP height in m a grasp lifts to before the grasp is checked."""
+
+    def __post_init__(self) -> None:
+        for field_name in ("approach_height", "travel_step", "contact_step", "push_length", "lift_height"):
+            if getattr(self, field_name) <= 0:
+                raise ValueError(f"{field_name} must be > 0 m, got {getattr(self, field_name)}")
+
+
+def top_down_quat(yaw: float) -> np.ndarray:
+    """TCP orientation (x, y, z, w) pointing the gripper down, turned by ``yaw`` rad about world z.
+
+    With yaw 0 the fingers close along world y, so fingers closing along world angle ``a`` need yaw ``a - pi/2``.
+    """
+    return euler_to_quat([np.pi, 0.0, yaw])
+
+
+def _finger_yaw(closing_angle: float) -> float:
+    """Yaw in [-pi/2, pi/2) rad that makes the fingers close along ``closing_angle`` (the gripper is symmetric)."""
+    return float(closing_angle % np.pi - np.pi / 2)
+
+
+def go_to_rest(robot: Robot, config: PrimitiveConfig) -> bool:
+    """Move the TCP straight up to the approach height, then to the rest pose; True if reached."""
+    rest_quat = top_down_quat(0.0)
+    return move_to_pose(
+        robot, np.array(config.rest_position), rest_quat, max_step_m=config.travel_step, max_step_rad=0.4,
+        position_tol_m=config.travel_tolerance, angle_tol_rad=0.1, settle_periods=6,
+    )
+
+
+def _travel(robot: Robot, position: np.ndarray, quat: np.ndarray, config: PrimitiveConfig) -> bool:
+    return move_to_pose(
+        robot, position, quat, max_step_m=config.travel_step, max_step_rad=0.4,
+        position_tol_m=config.travel_tolerance, angle_tol_rad=0.05, settle_periods=8,
+    )
+
+
+def _contact_move(robot: Robot, position: np.ndarray, quat: np.ndarray, config: PrimitiveConfig) -> bool:
+    return move_to_pose(
+        robot, position, quat, max_step_m=config.contact_step, max_step_rad=0.2,
+        position_tol_m=config.contact_tolerance, angle_tol_rad=0.05, settle_periods=8,
+    )
+
+
+def grasp(
+    robot: Robot, position: np.ndarray, surface_height: float, closing_angle: float, config: PrimitiveConfig
+) -> bool:
+    """Top-down parallel-jaw grasp; the gripper ends at rest, holding the object if the grasp held.
+
+    Args:
+        robot: any robot implementing the contract.
+        position: grasp centre (x, y) or (x, y, z) in m, world frame; only x, y are used.
+        surface_height: height in m of the surface at the grasp centre (the heightmap value).
+        closing_angle: direction in rad (about world z, from +x) along which the fingers close.
+        config: primitive geometry.
+
+    Returns:
+        True if, after lifting, the fingers are held apart by something (the contract's grasp check).
+    """
+    quat = top_down_quat(_finger_yaw(closing_angle))
+    tcp_z = max(surface_height - config.grasp_depth, config.min_tcp_height)
+    target = np.array([position[0], position[1], tcp_z])
+    above = target + [0.0, 0.0, config.approach_height]
+    robot.send_action({"gripper.width": robot.gripper_max_width})
+    _travel(robot, above, quat, config)
+    _contact_move(robot, target, quat, config)
+    close_gripper(robot, max_periods=12)
+    _travel(robot, np.array([target[0], target[1], config.lift_height]), quat, config)
+    return is_grasping(robot)
+
+
+def release_and_rest(robot: Robot, config: PrimitiveConfig) -> None:
+    """Open the gripper (one command; it opens while moving) and go to rest."""
+    robot.send_action({"gripper.width": robot.gripper_max_width})
+    go_to_rest(robot, config)
+
+
+def push(robot: Robot, position: np.ndarray, local_height: float, direction: float, config: PrimitiveConfig) -> None:
+    """Straight push with closed fingers from ``position`` along ``direction``, then back to rest.
+
+    Args:
+        robot: any robot implementing the contract.
+        position: push start (x, y) in m, world frame.
+        local_height: highest surface in m around the start (the fingers travel just above it).
+        direction: push direction in rad about world z, from +x.
+        config: primitive geometry.
+    """
+    quat = top_down_quat(_finger_yaw(direction + np.pi / 2))  # fingers side by side across the push
+    tcp_z = max(local_height + config.push_height, config.min_tcp_height)
+    start = np.array([position[0], position[1], tcp_z])
+    end = start + config.push_length * np.array([np.cos(direction), np.sin(direction), 0.0])
+    robot.send_action({"gripper.width": 0.0})
+    _travel(robot, start + [0.0, 0.0, config.approach_height], quat, config)
+    _contact_move(robot, start, quat, config)
+    _contact_move(robot, end, quat, config)
+    _contact_move(robot, end + [0.0, 0.0, config.approach_height], quat, config)
+    release_and_rest(robot, config)
