@@ -20,6 +20,7 @@ Frames: world z-up, table top z = 0; heightmap rows index y and columns index x 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from assets.blocks import BLOCK_SHAPES, PALETTE, block_files
 from envs.core.camera import Intrinsics, SimCamera, look_at
 from envs.core.heightmap import Workspace, heightmap_from_frames
 from envs.core.mesh_cache import load_trimesh
-from envs.core.poses import euler_to_quat
+from envs.core.poses import euler_to_quat, quat_multiply
 from envs.core.world import World
 from envs.robots import make_robot
 from envs.tasks import push_grasp_primitives as prim
@@ -278,6 +279,25 @@ class PushGraspEnv(gym.Env):
                                     tuple(float(q) for q in euler_to_quat([0.0, 0.0, yaw]))))
         return specs
 
+    def _jitter(self, specs: list[ObjectSpec], jitter: Any) -> list[ObjectSpec]:
+        """Perturb each case object by Gaussian (x, y) noise of std ``jitter[0]`` m and yaw noise of std
+        ``jitter[1]`` rad, both clipped at two standard deviations (drawn from the env's seeded generator)."""
+        try:
+            pos_std, yaw_std = (float(j) for j in jitter)
+        except (TypeError, ValueError):
+            raise ValueError(f"reset option 'jitter' must be [position std m, yaw std rad], got {jitter!r}") from None
+        if pos_std < 0 or yaw_std < 0:
+            raise ValueError(f"reset option 'jitter' needs non-negative stds, got {jitter!r}")
+        out = []
+        for spec in specs:
+            dxy = np.clip(self.np_random.normal(size=2), -2, 2) * pos_std
+            dyaw = float(np.clip(self.np_random.normal(), -2, 2) * yaw_std)
+            quat = quat_multiply(euler_to_quat([0.0, 0.0, dyaw]), np.asarray(spec.orientation))
+            position = (spec.position[0] + dxy[0], spec.position[1] + dxy[1], spec.position[2])
+            out.append(dataclasses.replace(spec, position=tuple(float(p) for p in position),
+                                           orientation=tuple(float(q) for q in quat)))
+        return out
+
     def _mesh_size(self, path: str, factor: float) -> tuple[float, float, float]:
         if path.endswith(".urdf"):
             return (0.05, 0.05, 0.05)
@@ -352,14 +372,18 @@ class PushGraspEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Drop ``num_objects`` random blocks (or load ``options["case"]``, a JSON test-case path)."""
+        """Drop ``num_objects`` random blocks, or load ``options["case"]`` (a JSON test-case path), optionally
+        perturbed by ``options["jitter"] = [position std m, yaw std rad]`` (seeded; for repeated test runs)."""
         super().reset(seed=seed)
         options = options or {}
-        unknown = set(options) - {"case"}
+        unknown = set(options) - {"case", "jitter"}
         if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['case']")
+            raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['case', 'jitter']")
         if options.get("case") is not None:
-            self._build_scene(load_case(options["case"]), settle=False)
+            specs = load_case(options["case"])
+            if options.get("jitter") is not None:
+                specs = self._jitter(specs, options["jitter"])
+            self._build_scene(specs, settle=False)
             self.world.step_until_static(max_time=0.5)
         else:
             self._build_scene(self._random_specs(), settle=True)

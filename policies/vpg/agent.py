@@ -20,6 +20,7 @@ Shapes: R rotations, H x W heightmap; actions are ``[primitive, rotation, row, c
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from policies.vpg.net import QNet, preprocess, q_maps
+from policies.checkpoint import load_config, load_weights
+from policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
 
 METHODS = ("vpg", "grasping-only", "reactive")
 PUSH, GRASP = 0, 1
@@ -268,16 +270,16 @@ class VPGAgent:
         symmetric = (rotations + R // 2) % R
         angles = torch.stack([self.angles[rotations], self.angles[symmetric]], dim=1)  # (B, 2)
         self.net.train()
-        q = q_maps(self.net, self._tensor_inputs(colors, heights), angles)  # (B, 2, 2, H, W)
         batch = torch.arange(len(indices), device=self.device)
         prim = torch.as_tensor(actions[:, 0], device=self.device)
         rows = torch.as_tensor(actions[:, 2], device=self.device)
         cols = torch.as_tensor(actions[:, 3], device=self.device)
-        predicted = q[batch, 0, prim, rows, cols]  # (B,) at the executed rotation
+        q = q_at_pixels(self.net, self._tensor_inputs(colors, heights), angles, rows, cols)  # (B, 2, 2)
+        predicted = q[batch, 0, prim]  # (B,) at the executed rotation
         loss = F.smooth_l1_loss(predicted, targets, reduction="sum")
         grasps = prim == GRASP
         if grasps.any():  # a grasp is symmetric: also supervise the rotation turned by pi
-            mirrored = q[batch, 1, prim, rows, cols]
+            mirrored = q[batch, 1, prim]
             loss = loss + F.smooth_l1_loss(mirrored[grasps], targets[grasps], reduction="sum")
         loss = loss / len(indices)
         self.optimizer.zero_grad()
@@ -304,3 +306,14 @@ class VPGAgent:
         self.rng.bit_generator.state = state["rng"]
         self.iteration = int(state["iteration"])
         self._failures = [tuple(f) for f in state["failures"]]
+
+
+def load_agent(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[VPGAgent, dict[str, Any]]:
+    """Rebuild an agent from a VPG checkpoint folder; returns it and the checkpoint's ``config.json`` dict."""
+    config = load_config(folder)
+    if config.get("kind") != "vpg" or "agent" not in config:
+        raise ValueError(f"{folder} is not a VPG checkpoint (config.json lacks kind='vpg' and an 'agent' section)")
+    agent = VPGAgent(VPGConfig(**config["agent"]), device=device)
+    load_weights(folder, agent.net, device)
+    agent.net.eval()
+    return agent, config

@@ -8,7 +8,9 @@ dilated-convolution trunk (stride 4) shared by a push head and a grasp head, tra
 All R rotations of both primitives come from one batched forward pass: the padded heightmap is
 rotated R times with ``affine_grid``/``grid_sample`` (rotation ``i`` maps direction ``2 pi i / R`` of
 the heightmap onto +x, the axis along which the network learns to push and close the fingers), the
-batch goes through the net, and each Q map is rotated back and cropped.
+batch goes through the net (stride 4), and each heightmap pixel reads its Q value from its rotated
+position in the low-resolution output by bilinear interpolation (rotation back, crop and upsampling in one
+``grid_sample``). Training evaluates single pixels the same way on small windows (:func:`q_at_pixels`).
 
 Shapes: B batch, R rotations, C channels, H x W heightmap, P x P padded square (P = ceil(H sqrt 2), a
 multiple of 4). Heightmap axes: rows = y, cols = x (``envs.core.heightmap``).
@@ -66,15 +68,14 @@ def padded_size(height: int, width: int) -> int:
     return side + 8 * int(math.ceil((math.hypot(height, width) - side) / 8))
 
 
-def rotation_grids(angles: torch.Tensor, size: int, inverse: bool = False) -> torch.Tensor:
+def rotation_grids(angles: torch.Tensor, size: int) -> torch.Tensor:
     """Sampling grids (N, P, P, 2) that rotate a (P, P) image so direction ``angles`` (N,) rad lands on +x.
 
-    ``grid_sample(img, grid)`` with the forward grid reads the input at ``Rot(angle) @ p`` for output
-    point ``p`` (normalised (x = col, y = row) coordinates); ``inverse`` rotates back.
+    ``grid_sample(img, grid)`` reads the input at ``Rot(angle) @ p`` for output point ``p`` (normalised
+    (x = col, y = row) coordinates).
     """
-    a = -angles if inverse else angles
-    cos, sin = torch.cos(a), torch.sin(a)
-    zeros = torch.zeros_like(a)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    zeros = torch.zeros_like(angles)
     theta = torch.stack([torch.stack([cos, -sin, zeros], -1), torch.stack([sin, cos, zeros], -1)], -2)  # (N, 2, 3)
     return F.affine_grid(theta, [len(angles), 1, size, size], align_corners=False)
 
@@ -106,7 +107,54 @@ def q_maps(net: QNet, inputs: torch.Tensor, angles: torch.Tensor) -> torch.Tenso
     flat_angles = angles.reshape(B * K)
     rotated = F.grid_sample(repeated, rotation_grids(flat_angles, P), mode="nearest", align_corners=False)
     q = net(rotated)  # (B*K, 2, P/4, P/4) in rotated frames
-    q = F.grid_sample(q, rotation_grids(flat_angles, P // 4, inverse=True), mode="bilinear", align_corners=False)
-    q = q[:, :, top // 4: (top + H) // 4, left // 4: (left + W) // 4]  # (B*K, 2, H/4, W/4)
-    q = F.interpolate(q, size=(H, W), mode="bilinear", align_corners=False)  # (B*K, 2, H, W)
+    # each heightmap pixel centre p (normalised, padded frame) sits at Rot(-angle) p in the rotated frame
+    x = ((left + torch.arange(W, device=inputs.device) + 0.5) / P * 2 - 1).view(1, 1, W)
+    y = ((top + torch.arange(H, device=inputs.device) + 0.5) / P * 2 - 1).view(1, H, 1)
+    cos, sin = torch.cos(flat_angles).view(-1, 1, 1), torch.sin(flat_angles).view(-1, 1, 1)
+    grid = torch.stack([cos * x + sin * y, -sin * x + cos * y], dim=-1)  # (B*K, H, W, 2)
+    q = F.grid_sample(q, grid.to(q.dtype), mode="bilinear", align_corners=False)  # (B*K, 2, H, W)
     return q.reshape(B, K, 2, H, W)
+
+
+def q_at_pixels(
+    net: QNet, inputs: torch.Tensor, angles: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, crop: int = 96
+) -> torch.Tensor:
+    """Q values of both primitives at one heightmap pixel per input, for each of its angles (for training).
+
+    The fully convolutional net only needs the input around the pixel: each rotated heightmap is cut to a
+    ``crop`` x ``crop`` window (aligned to the net's stride 4) centred on the pixel's rotated position, which
+    holds the net's whole receptive field (67 pixels), so the value equals :func:`q_maps`'s while the cost
+    drops by ``(crop / P)^2``.
+
+    Args:
+        net: the Q network.
+        inputs: (B, 4, H, W) network inputs.
+        angles: (B, K) rad.
+        rows, cols: (B,) heightmap pixel per input.
+        crop: window side in pixels (multiple of 4).
+
+    Returns:
+        (B, K, 2) Q values (push, grasp).
+    """
+    B, C, H, W = inputs.shape
+    K = angles.shape[1]
+    P = padded_size(H, W)
+    crop = min(crop, P)
+    top, left = (P - H) // 2, (P - W) // 2
+    padded = F.pad(inputs, (left, P - W - left, top, P - H - top))  # (B, C, P, P)
+    repeated = padded.unsqueeze(1).expand(B, K, C, P, P).reshape(B * K, C, P, P)
+    flat_angles = angles.reshape(B * K)
+    rotated = F.grid_sample(repeated, rotation_grids(flat_angles, P), mode="nearest", align_corners=False)
+    # normalised position of each pixel centre in the padded frame, then in the rotated frame: Rot(-angle) p
+    x = ((left + cols.float() + 0.5) / P * 2 - 1).repeat_interleave(K)  # (B*K,)
+    y = ((top + rows.float() + 0.5) / P * 2 - 1).repeat_interleave(K)
+    cos, sin = torch.cos(flat_angles), torch.sin(flat_angles)
+    u = ((cos * x + sin * y) + 1) / 2 * P  # continuous pixel coordinates in the rotated image
+    v = ((-sin * x + cos * y) + 1) / 2 * P
+    u0 = (torch.floor((u - crop / 2) / 4) * 4).clamp(0, P - crop).long()  # (B*K,) window origins
+    v0 = (torch.floor((v - crop / 2) / 4) * 4).clamp(0, P - crop).long()
+    windows = torch.stack([rotated[i, :, v0[i]: v0[i] + crop, u0[i]: u0[i] + crop] for i in range(B * K)])
+    q = net(windows)  # (B*K, 2, crop/4, crop/4)
+    grid = torch.stack([(u - u0) / crop * 2 - 1, (v - v0) / crop * 2 - 1], dim=-1).view(B * K, 1, 1, 2)
+    values = F.grid_sample(q, grid.to(q.dtype), mode="bilinear", align_corners=False)  # (B*K, 2, 1, 1)
+    return values.view(B, K, 2)

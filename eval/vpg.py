@@ -1,0 +1,264 @@
+"""``manipstack eval vpg``: test episodes of trained VPG checkpoints, with the paper's metrics.
+
+Runs ``--runs`` greedy episodes (no exploration, no learning) per arrangement — random drops of
+``--random N`` objects, or every JSON case in ``--cases DIR`` — and writes ``<out>/metrics.json``.
+Metrics follow Zeng et al. 2018 (fractions in [0, 1]):
+
+- completion: fraction of runs that clear the workspace (all objects gone) before ``10`` consecutive
+  failures or the action limit;
+- grasp_success: successful grasps / grasp attempts per completed run, averaged over completed runs;
+- action_efficiency: objects in the test / actions taken per completed run, averaged over completed runs.
+
+Runs of one case differ by a small seeded jitter of the object poses (``--jitter``), standing in for
+the simulator noise that made the paper's repeated runs differ. Several ``--checkpoint`` folders are
+evaluated on the same episodes; the top-level numbers belong to the first and ``models`` holds all.
+Also written: ``<model>/episode.gif`` (one episode) and ``<model>/qmaps.png`` (push and grasp Q maps
+over the heightmap with the chosen action marked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+import tyro
+from tqdm import tqdm
+
+from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
+from envs.tasks.push_grasp_primitives import PrimitiveConfig
+from eval.report import run_metadata
+from policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
+
+
+@dataclass
+class EvalVPGConfig:
+    """Evaluate VPG checkpoints on random clutter or on test-case files."""
+
+    checkpoint: tuple[Path, ...]
+    """One or more VPG checkpoint folders (model.safetensors + config.json); all run the same episodes."""
+    random: int | None = None
+    """Drop this many random objects per episode (exclusive with --cases)."""
+    cases: Path | None = None
+    """Folder of JSON test cases; every case runs --runs times (exclusive with --random)."""
+    runs: int = 10
+    """Episodes per arrangement (random: episodes in total)."""
+    seed: int = 0
+    """Seed of every episode (episode k of an arrangement uses 10_000_000 + 1000 * seed + k)."""
+    out: Path = Path("reports/vpg_eval")
+    """Output folder for metrics.json, the episode GIF and the Q-map figure."""
+    objects: Path | None = None
+    """Folder of mesh/URDF files to drop instead of the toy blocks (with --random)."""
+    max_actions: int | None = None
+    """Action limit per episode (default: the training env's, 50)."""
+    jitter: tuple[float, float] = (0.001, 0.035)
+    """Case-pose jitter per run: position std in m and yaw std in rad (clipped at 2 std); (0, 0) disables."""
+    video: bool = True
+    """Write a GIF of the first episode and a Q-map figure of its first action, per checkpoint."""
+    device: str = "cpu"
+    """Torch device."""
+
+    def __post_init__(self) -> None:
+        if (self.random is None) == (self.cases is None):
+            raise ValueError("give exactly one of --random N_OBJECTS or --cases DIR")
+        if self.random is not None and self.random < 1:
+            raise ValueError(f"--random needs at least 1 object, got {self.random}")
+        if self.cases is not None and not sorted(Path(self.cases).glob("*.json")):
+            raise ValueError(f"--cases {self.cases} holds no .json test cases")
+        if self.runs < 1:
+            raise ValueError(f"--runs must be >= 1, got {self.runs}")
+        if self.objects is not None and self.cases is not None:
+            raise ValueError("--objects swaps the objects of random drops; it cannot be combined with --cases")
+
+
+# ---------------------------------------------------------------------------- metrics
+def summarize_episode(primitives: list[int], rewards: list[float], completed: bool, num_objects: int,
+                      objects_lost: int = 0) -> dict[str, Any]:
+    """Counts of one episode from its executed primitives (0 push, 1 grasp) and rewards."""
+    grasps = [r for p, r in zip(primitives, rewards) if p == GRASP]
+    return {
+        "num_objects": num_objects,
+        "actions": len(primitives),
+        "grasps": len(grasps),
+        "grasp_successes": int(sum(r > 0 for r in grasps)),
+        "pushes": int(sum(p == PUSH for p in primitives)),
+        "completed": bool(completed),
+        "objects_lost": int(objects_lost),
+    }
+
+
+def aggregate(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paper's metrics over episode summaries (see module docstring); 0.0 where nothing completed."""
+    completed = [e for e in episodes if e["completed"]]
+    with_grasps = [e for e in completed if e["grasps"] > 0]
+    return {
+        "completion": len(completed) / len(episodes) if episodes else 0.0,
+        "grasp_success": float(np.mean([e["grasp_successes"] / e["grasps"] for e in with_grasps])) if with_grasps
+        else 0.0,
+        "action_efficiency": float(np.mean([e["num_objects"] / e["actions"] for e in completed])) if completed
+        else 0.0,
+        "runs": len(episodes),
+        "completed_runs": len(completed),
+        "mean_actions": float(np.mean([e["actions"] for e in episodes])) if episodes else 0.0,
+        "objects_lost": int(sum(e["objects_lost"] for e in episodes)),
+    }
+
+
+# ---------------------------------------------------------------------------- figures
+def plot_q_maps(obs: dict[str, np.ndarray], q: np.ndarray, action: np.ndarray, num_rotations: int,
+                path: Path) -> Path:
+    """Figure of the colour heightmap and the push / grasp Q maps (max over rotations), action marked.
+
+    Args:
+        obs: observation with ``color`` (H, W, 3) uint8.
+        q: Q maps (2, R, H, W).
+        action: ``[primitive, rotation, row, col]``.
+        num_rotations: R.
+        path: PNG file to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    primitive, rotation, row, col = (int(a) for a in action)
+    angle = 2 * np.pi * rotation / num_rotations
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+    panels = [("heightmap (colour)", None), ("push Q (max over rotations)", q[PUSH].max(0)),
+              ("grasp Q (max over rotations)", q[GRASP].max(0))]
+    for ax, (title, values) in zip(axes, panels):
+        ax.imshow(obs["color"])
+        if values is not None:
+            shown = ax.imshow(values, cmap="jet", alpha=0.55)
+            fig.colorbar(shown, ax=ax, fraction=0.046)
+        length = 8 if primitive == PUSH else 5
+        dx, dy = length * np.cos(angle), length * np.sin(angle)
+        if primitive == PUSH:
+            ax.arrow(col, row, 2 * dx, 2 * dy, color="white", width=0.8, head_width=3)
+        else:
+            ax.plot([col - dx, col + dx], [row - dy, row + dy], color="white", linewidth=2.5)
+        ax.plot(col, row, "o", color="white", markersize=6, markeredgecolor="black")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.suptitle(f"chosen: {'push' if primitive == PUSH else 'grasp'} at (row {row}, col {col}), "
+                 f"{np.rad2deg(angle):.0f} deg, Q = {q[primitive, rotation, row, col]:.2f}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------- rollouts
+def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str, Any] | None,
+                media_dir: Path | None = None) -> dict[str, Any]:
+    """One greedy episode; with ``media_dir``, also write ``episode.gif`` and ``qmaps.png`` there."""
+    obs, info = env.reset(seed=seed, options=options)
+    agent.new_episode()
+    num_objects = info["objects_left"]
+    primitives: list[int] = []
+    rewards: list[float] = []
+    frames = [env.render()] if media_dir is not None else []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        q, action, _ = agent.act(obs, explore=False)
+        if media_dir is not None and not primitives:
+            plot_q_maps(obs, q, action, agent.config.num_rotations, media_dir / "qmaps.png")
+        obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe_result(action, reward)
+        primitives.append(int(action[0]))
+        rewards.append(float(reward))
+        if media_dir is not None:
+            frames.append(env.render())
+    if media_dir is not None:
+        imageio.mimsave(media_dir / "episode.gif", frames, duration=0.5, loop=0)
+    summary = summarize_episode(primitives, rewards, terminated, num_objects, info["objects_lost"])
+    return {**summary, "seed": seed}
+
+
+def make_env(config: dict[str, Any], eval_config: EvalVPGConfig) -> PushGraspEnv:
+    """The env a checkpoint was trained in, with the evaluation's object set and limits."""
+    env_dict = dict(config["env"])
+    env_dict["primitives"] = PrimitiveConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                for k, v in env_dict["primitives"].items()})
+    env_dict["workspace_center"] = tuple(env_dict["workspace_center"])
+    env_config = PushGraspConfig(**env_dict)
+    overrides: dict[str, Any] = {"objects_dir": str(eval_config.objects) if eval_config.objects else None}
+    if eval_config.random is not None:
+        overrides["num_objects"] = eval_config.random
+    if eval_config.max_actions is not None:
+        overrides["max_actions"] = eval_config.max_actions
+    return PushGraspEnv(dataclasses.replace(env_config, **overrides), render_mode="rgb_array")
+
+
+def arrangements(config: EvalVPGConfig) -> list[tuple[str, dict[str, Any] | None]]:
+    """(name, reset options) of each arrangement: one per case file, or one random-drop entry."""
+    if config.cases is not None:
+        return [(p.stem, {"case": str(p)}) for p in sorted(Path(config.cases).glob("*.json"))]
+    return [(f"random-{config.random}", None)]
+
+
+def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
+    """Run every checkpoint on every arrangement; writes and returns the metrics dict."""
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    models: dict[str, Any] = {}
+    start = time.time()
+    for checkpoint in config.checkpoint:
+        agent, ckpt_config = load_agent(checkpoint, config.device)
+        name = Path(checkpoint).name
+        env = make_env(ckpt_config, config)
+        per_case: dict[str, Any] = {}
+        episodes: list[dict[str, Any]] = []
+        media_dir = out / name if config.video else None
+        try:
+            jobs = [(case, options, k) for case, options in arrangements(config) for k in range(config.runs)]
+            for case, options, k in tqdm(jobs, desc=f"eval {name}", unit="ep"):
+                if options is not None and any(config.jitter):
+                    options = {**options, "jitter": list(config.jitter)}
+                with torch.no_grad():
+                    episode = run_episode(env, agent, 10_000_000 + 1000 * config.seed + k, options, media_dir)
+                media_dir = None
+                episode["case"] = case
+                episodes.append(episode)
+        finally:
+            env.close()
+        for case, _ in arrangements(config):
+            per_case[case] = aggregate([e for e in episodes if e["case"] == case])
+        models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config["agent"]["method"],
+                        **aggregate(episodes), "per_case": per_case, "episodes": episodes}
+        result = models[name]
+        print(f"{name}: completion {result['completion']:.3f}, grasp success {result['grasp_success']:.3f}, "
+              f"action efficiency {result['action_efficiency']:.3f} over {len(episodes)} runs")
+    first = models[Path(config.checkpoint[0]).name]
+    metrics = {
+        **run_metadata(config.seed),
+        "mode": "cases" if config.cases is not None else "random",
+        "cases_dir": str(config.cases) if config.cases else None,
+        "num_objects": config.random,
+        "objects_dir": str(config.objects) if config.objects else None,
+        "runs_per_arrangement": config.runs,
+        "jitter": list(config.jitter) if config.cases else None,
+        "wall_time_s": round(time.time() - start, 1),
+        **{k: first[k] for k in ("completion", "grasp_success", "action_efficiency", "runs", "completed_runs",
+                                 "mean_actions", "objects_lost", "per_case")},
+        "models": {k: {kk: vv for kk, vv in v.items() if kk != "episodes"} for k, v in models.items()},
+        "episodes": {k: v["episodes"] for k, v in models.items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print(f"wrote {out / 'metrics.json'}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    evaluate(tyro.cli(EvalVPGConfig, args=argv))
+
+
+if __name__ == "__main__":
+    main()
