@@ -14,12 +14,17 @@ import sys
 COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "demo": {"": ("eval.report", "run every capability at demo size and write reports/demo/index.html")},
     "train": {},
-    "eval": {},
+    "eval": {
+        "grasps": ("eval.grasp_validation", "re-validate a grasp dataset in PyBullet; metrics.json (+ --perturb)"),
+    },
     "bench": {
         "sim": ("eval.bench.sim_speed", "physics step and render rates; World wrapper overhead"),
         "bridge": ("eval.bench.bridge", "driver-bridge latency (commands, RGB-D frames) vs in-process; soak"),
+        "grasps": ("eval.bench.grasps", "grasp synthesis: 1 worker vs Ray workers; batched hand FK time"),
     },
-    "data": {},
+    "data": {
+        "grasps": ("train.grasp_data", "synthesise + validate dexterous grasps per object into HDF5 (Ray, resumable)"),
+    },
     "bridge": {
         "serve": ("envs.robots.real.server", "serve a robot backend over the authenticated driver bridge"),
         "keygen": ("envs.robots.real.keys", "create CurveZMQ server/client key pairs for the bridge"),

@@ -1,0 +1,1 @@
+"""Procedural graspable objects (meshes) for dexterous grasp synthesis."""

@@ -1,0 +1,260 @@
+"""``manipstack data grasps``: synthesise, validate and store dexterous grasps, one object per work unit.
+
+Each object is a unit: DexGraspNet-style synthesis in batches of ``batch`` hands until ``grasps_per_object``
+grasps pass physics validation (or ``max_batches`` batches were tried); every optimised grasp is kept with
+its label. Units run in-process (``--workers 1``), as tasks on a local Ray instance (``--workers W``) or on a
+cluster (``--ray-address ADDR``); failed tasks are retried, results are appended to the HDF5 file as they
+finish, and a rerun skips finished objects (a crash loses at most the units in flight).
+
+HDF5 layout (one group per object, written whole, marked ``complete`` last)::
+
+    /<object name>/  attrs: kind, ref (mesh file or primitive kind), scale, seed, split ('train'|'test'),
+                            complete, synth_s, validate_s
+        vertices (V, 3) float32 m, faces (F, 3) int32     -- the normalised mesh (object frame)
+        poses (N, 3 + 6 + J) float32                       -- wrist translation m, rot6d, joints rad
+        energy (N,), e_fc, e_dis, e_pen, e_spen (N,)       -- final energy terms
+        valid (N,) bool, penetration (N,) m, q1 (N,), failure (N,) str
+    file attrs: hand (spec name), joint_names, pose_layout, config (JSON)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import tyro
+from tqdm import tqdm
+
+from envs.robots.sim.hand import DEFAULT_HAND_SPEC
+from eval.grasp_validation import GraspValidator, ValidationConfig, validate_grasps
+from eval.report import run_metadata
+from grasp_models.hand.model import HandModel
+from grasp_models.metrics import grasp_q1
+from grasp_models.objects import ObjectModel, ObjectSource, load_object_mesh, parse_object_spec
+from grasp_models.synthesis import AnnealingConfig, EnergyWeights, synthesize
+
+log = logging.getLogger(__name__)
+
+
+def _default_annealing() -> AnnealingConfig:
+    return AnnealingConfig(iterations=600, switch_probability=0.1, temperature=2.0)
+
+
+@dataclass
+class GraspDataConfig:
+    """Synthesise + validate grasps for a set of objects and write an HDF5 grasp dataset."""
+
+    out: Path
+    """Output HDF5 file; if it exists, finished objects are skipped (resume)."""
+    objects: str = "procedural:80,random_urdfs:20"
+    """Objects: comma-separated 'procedural:N', 'random_urdfs:N', 'dir:PATH' (see grasp_models.objects)."""
+    grasps_per_object: int = 40
+    """Valid grasps wanted per object; batches are synthesised until reached or max_batches."""
+    batch: int = 32
+    """Hands optimised together in one batch."""
+    max_batches: int = 4
+    """Most batches tried per object."""
+    workers: int = 1
+    """Parallel workers: 1 runs in-process; more start a local Ray instance with that many CPUs."""
+    ray_address: str | None = None
+    """Address of a running Ray cluster (e.g. 'auto' or 'ray://host:10001'); overrides the local instance."""
+    retries: int = 2
+    """Times a failed object task is retried by Ray."""
+    held_out_every: int = 5
+    """Every k-th object (index % k == k - 1) goes to the held-out 'test' split; 0 puts all in 'train'."""
+    size_range: tuple[float, float] = (0.06, 0.10)
+    """Range in m of the normalised objects' longest extent."""
+    seed: int = 0
+    """Seed of object choice, sizes and synthesis."""
+    hand_spec: Path = DEFAULT_HAND_SPEC
+    """Hand spec JSON (its URDF beside it)."""
+    annealing: AnnealingConfig = field(default_factory=_default_annealing)
+    """Synthesis optimiser settings."""
+    weights: EnergyWeights = field(default_factory=EnergyWeights)
+    """Energy weights."""
+
+    def __post_init__(self) -> None:
+        if self.grasps_per_object < 1 or self.batch < 1 or self.max_batches < 1:
+            raise ValueError("grasps_per_object, batch and max_batches must be >= 1")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if not 0 < self.size_range[0] <= self.size_range[1]:
+            raise ValueError(f"size_range must be 0 < low <= high in m, got {self.size_range}")
+
+
+@functools.lru_cache(maxsize=2)
+def _hand(spec: str) -> HandModel:
+    return HandModel(Path(spec))
+
+
+def synthesize_object(source: ObjectSource, split: str, config: GraspDataConfig) -> dict:
+    """One work unit: synthesise and validate grasps on one object; returns arrays and attributes to store."""
+    torch.set_num_threads(1)
+    hand = _hand(str(config.hand_spec))
+    mesh, scale = load_object_mesh(source, config.size_range)
+    obj = ObjectModel(mesh.vertices, mesh.faces, np.random.default_rng(source.seed))
+    generator = torch.Generator().manual_seed(source.seed)
+    validator = GraspValidator(mesh.vertices, mesh.faces, ValidationConfig(), hand_spec=config.hand_spec)
+    parts: list[dict[str, np.ndarray]] = []
+    synth_s = validate_s = 0.0
+    try:
+        for _ in range(config.max_batches):
+            start = time.perf_counter()
+            result = synthesize(hand, obj, config.batch, generator, config.annealing, config.weights)
+            synth_s += time.perf_counter() - start
+            start = time.perf_counter()
+            poses = result.poses.numpy()
+            checks = validate_grasps(hand, obj, validator, poses)
+            validate_s += time.perf_counter() - start
+            e = result.energy
+            parts.append({
+                "poses": poses.astype(np.float32),
+                "energy": e.total.numpy(), "e_fc": e.fc.numpy(), "e_dis": e.dis.numpy(), "e_pen": e.pen.numpy(),
+                "e_spen": e.spen.numpy(),
+                "valid": np.array([c.valid for c in checks]),
+                "penetration": np.array([c.penetration for c in checks], dtype=np.float32),
+                "q1": grasp_q1(hand, obj, result.poses).astype(np.float32),
+                "failure": np.array([c.failure for c in checks], dtype=object),
+            })
+            if sum(int(p["valid"].sum()) for p in parts) >= config.grasps_per_object:
+                break
+    finally:
+        validator.close()
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    arrays["vertices"] = np.asarray(mesh.vertices, np.float32)
+    arrays["faces"] = np.asarray(mesh.faces, np.int32)
+    attrs = {"kind": source.kind, "ref": source.ref, "scale": scale, "seed": source.seed, "split": split,
+             "synth_s": synth_s, "validate_s": validate_s}
+    return {"name": source.name, "arrays": arrays, "attrs": attrs}
+
+
+class GraspWriter:
+    """Append-only HDF5 grasp dataset that survives crashes: a group counts only once marked ``complete``.
+
+    Opening an existing file deletes incomplete groups (units in flight at a crash) and lists the finished ones.
+    """
+
+    def __init__(self, path: Path, file_attrs: dict[str, object]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = h5py.File(path, "a")
+        for name in [n for n in self.file if not self.file[n].attrs.get("complete", False)]:
+            log.info("removing incomplete object %s left by an interrupted run", name)
+            del self.file[name]
+        for key, value in file_attrs.items():
+            self.file.attrs[key] = value
+        self.file.flush()
+
+    @property
+    def done(self) -> set[str]:
+        """Names of the finished objects."""
+        return set(self.file)
+
+    def write(self, unit: dict) -> None:
+        """Write one unit's group (arrays and attributes), mark it complete, flush to disk."""
+        group = self.file.create_group(unit["name"])
+        for key, value in unit["arrays"].items():
+            if value.dtype == object:
+                group.create_dataset(key, data=value.astype(str).tolist(), dtype=h5py.string_dtype())
+            else:
+                group.create_dataset(key, data=value, compression="gzip", compression_opts=4, shuffle=True)
+        for key, value in unit["attrs"].items():
+            group.attrs[key] = value
+        group.attrs["complete"] = True
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file.id.valid:
+            self.file.close()
+
+
+def _splits(sources: list[ObjectSource], every: int) -> list[str]:
+    return ["test" if every and i % every == every - 1 else "train" for i in range(len(sources))]
+
+
+def unit_results(pending: list[tuple[ObjectSource, str]], config: GraspDataConfig):
+    """Yield unit results (dicts) or exceptions as they finish, in-process or through Ray."""
+    if config.workers == 1 and config.ray_address is None:
+        for source, split in pending:
+            yield synthesize_object(source, split, config)
+        return
+    import ray  # optional dependency (extra 'ray')
+
+    owns_ray = not ray.is_initialized()  # a caller (e.g. the benchmark) may have started Ray already
+    if owns_ray and config.ray_address is not None:
+        ray.init(address=config.ray_address, log_to_driver=False)
+    elif owns_ray:
+        ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=config.retries, retry_exceptions=True)(synthesize_object)
+        refs = {task.remote(source, split, config): source for source, split in pending}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            source = refs.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except Exception as err:  # a unit that failed all retries is skipped; a rerun tries it again
+                yield RuntimeError(f"object {source.name} failed after {config.retries} retries: {err}")
+    finally:
+        if owns_ray:
+            ray.shutdown()
+
+
+def build_dataset(config: GraspDataConfig) -> dict[str, object]:
+    """Run the synthesis over every unfinished object; returns a summary (also written beside the file)."""
+    sources = parse_object_spec(config.objects, config.seed)
+    splits = _splits(sources, config.held_out_every)
+    hand = _hand(str(config.hand_spec))
+    writer = GraspWriter(config.out, {
+        "hand": hand.spec["name"], "joint_names": json.dumps(hand.joint_names),
+        "pose_layout": "translation(3) m, rot6d(6) = rotation columns 0 and 1, joints(J) rad; object frame",
+        "config": json.dumps(dataclasses.asdict(config), default=str),
+    })
+    start = time.time()
+    grasps = valid = failed = 0
+    try:
+        pending = [(s, sp) for s, sp in zip(sources, splits) if s.name not in writer.done]
+        print(f"[data grasps] {len(sources) - len(pending)} of {len(sources)} objects already done; "
+              f"{len(pending)} to go with {config.workers} worker(s)", flush=True)
+        bar = tqdm(total=len(pending), unit="obj", desc="grasps", dynamic_ncols=True)
+        for unit in unit_results(pending, config):
+            if isinstance(unit, Exception):
+                failed += 1
+                log.warning("%s", unit)
+                bar.write(f"[data grasps] {unit}")
+            else:
+                writer.write(unit)
+                grasps += len(unit["arrays"]["valid"])
+                valid += int(unit["arrays"]["valid"].sum())
+                bar.set_postfix(valid_rate=f"{valid / max(grasps, 1):.2f}", valid=valid)
+            bar.update(1)
+        bar.close()
+        done = len(writer.done)
+    finally:
+        writer.close()
+    wall = time.time() - start
+    summary = {**run_metadata(config.seed), "out": str(config.out), "objects_done": done,
+               "objects_total": len(sources), "objects_failed": failed, "grasps_this_run": grasps,
+               "valid_this_run": valid, "valid_rate_this_run": valid / max(grasps, 1), "wall_s_this_run": wall,
+               "workers": config.workers}
+    log_path = config.out.with_suffix(".runs.jsonl")
+    with log_path.open("a") as f:
+        f.write(json.dumps(summary) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    summary = build_dataset(tyro.cli(GraspDataConfig, args=argv))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
