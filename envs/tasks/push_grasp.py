@@ -234,6 +234,7 @@ class PushGraspEnv(gym.Env):
             near=0.05, far=3.0, segmentation=False,
         )
         self._objects: list[str] = []
+        self._rest_joints: np.ndarray | None = None
         self._specs: dict[str, ObjectSpec] = {}
         self._obs: dict[str, np.ndarray] | None = None
         self._counters: dict[str, int] = {}
@@ -338,7 +339,7 @@ class PushGraspEnv(gym.Env):
             self._add_object(name, spec)
             self._objects.append(name)
             self._specs[name] = spec
-        prim.go_to_rest(self.robot, self.config.primitives)
+        self._rest_joints = prim.go_to_rest(self.robot, self.config.primitives)
         if settle:
             self.world.step_until_static(max_time=self.config.settle_time)
 
@@ -420,9 +421,10 @@ class PushGraspEnv(gym.Env):
                 for name in self._objects:  # what rested on the removed object must fall
                     self.world.wake_up(name)
                 self._counters["objects_grasped"] += len(lifted)
-            prim.release_and_rest(self.robot, cfg.primitives)
+            prim.release_and_rest(self.robot, cfg.primitives, self._rest_joints)
         else:
-            prim.push(self.robot, position, self._local_max_height(height_before, row, col), angle, cfg.primitives)
+            prim.push(self.robot, position, self._local_max_height(height_before, row, col), angle, cfg.primitives,
+                      self._rest_joints)
         self.world.step_until_static(max_time=0.25, names=self._objects)
         self._counters["objects_lost"] += self._remove_lost()
         self._counters["num_actions"] += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.core.poses import euler_to_quat
-from envs.robots.base import Robot, close_gripper, is_grasping, move_to_pose
+from envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class PrimitiveConfig:
     """TCP position in m, world frame, between actions: outside the overhead camera's view."""
     approach_height: float = 0.10
     """Height in m above the contact height of the pre-pose the arm descends from."""
-    travel_step: float = 0.06
+    travel_step: float = 0.04
     """Cartesian step in m per control period in free space."""
     contact_step: float = 0.02
     """Cartesian step in m per control period while descending, pushing and lifting."""
@@ -64,13 +64,21 @@ def _finger_yaw(closing_angle: float) -> float:
     return float(closing_angle % np.pi - np.pi / 2)
 
 
-def go_to_rest(robot: Robot, config: PrimitiveConfig) -> bool:
-    """Move the TCP straight up to the approach height, then to the rest pose; True if reached."""
-    rest_quat = top_down_quat(0.0)
-    return move_to_pose(
-        robot, np.array(config.rest_position), rest_quat, max_step_m=config.travel_step, max_step_rad=0.4,
-        position_tol_m=config.travel_tolerance, angle_tol_rad=0.1, settle_periods=6,
-    )
+def go_to_rest(robot: Robot, config: PrimitiveConfig, rest_joints: np.ndarray | None = None) -> np.ndarray:
+    """Go to the rest pose; returns the arm joints (n,) in rad there.
+
+    Without ``rest_joints`` the TCP moves in a straight line to ``config.rest_position``; with them the arm
+    moves in joint space to that exact configuration, so every primitive starts from the same arm posture
+    (Cartesian moves from a drifted posture can end in a different inverse-kinematics branch).
+    """
+    if rest_joints is None:
+        move_to_pose(
+            robot, np.array(config.rest_position), top_down_quat(0.0), max_step_m=config.travel_step,
+            max_step_rad=0.4, position_tol_m=config.travel_tolerance, angle_tol_rad=0.1, settle_periods=6,
+        )
+    else:
+        move_to_joints(robot, rest_joints, max_step_rad=0.25, tol_rad=0.02, settle_periods=6)
+    return robot.get_observation()["joints.pos"]
 
 
 def _travel(robot: Robot, position: np.ndarray, quat: np.ndarray, config: PrimitiveConfig) -> bool:
@@ -114,13 +122,16 @@ def grasp(
     return is_grasping(robot)
 
 
-def release_and_rest(robot: Robot, config: PrimitiveConfig) -> None:
-    """Open the gripper (one command; it opens while moving) and go to rest."""
+def release_and_rest(robot: Robot, config: PrimitiveConfig, rest_joints: np.ndarray | None = None) -> None:
+    """Open the gripper (one command; it opens while moving) and go to rest (see :func:`go_to_rest`)."""
     robot.send_action({"gripper.width": robot.gripper_max_width})
-    go_to_rest(robot, config)
+    go_to_rest(robot, config, rest_joints)
 
 
-def push(robot: Robot, position: np.ndarray, local_height: float, direction: float, config: PrimitiveConfig) -> None:
+def push(
+    robot: Robot, position: np.ndarray, local_height: float, direction: float, config: PrimitiveConfig,
+    rest_joints: np.ndarray | None = None,
+) -> None:
     """Straight push with closed fingers from ``position`` along ``direction``, then back to rest.
 
     Args:
@@ -129,6 +140,7 @@ def push(robot: Robot, position: np.ndarray, local_height: float, direction: flo
         local_height: highest surface in m around the start (the fingers travel just above it).
         direction: push direction in rad about world z, from +x.
         config: primitive geometry.
+        rest_joints: arm joints (n,) in rad of the rest posture to return to (see :func:`go_to_rest`).
     """
     quat = top_down_quat(_finger_yaw(direction + np.pi / 2))  # fingers side by side across the push
     tcp_z = max(local_height + config.push_height, config.min_tcp_height)
@@ -139,4 +151,4 @@ def push(robot: Robot, position: np.ndarray, local_height: float, direction: flo
     _contact_move(robot, start, quat, config)
     _contact_move(robot, end, quat, config)
     _contact_move(robot, end + [0.0, 0.0, config.approach_height], quat, config)
-    release_and_rest(robot, config)
+    release_and_rest(robot, config, rest_joints)

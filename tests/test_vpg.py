@@ -1,0 +1,242 @@
+"""VPG push-grasp: env scenes and primitives, Q-network geometry, learner, checkpoints, metrics (toy sizes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from envs.tasks.push_grasp import GRASP, PUSH, ObjectSpec, PushGraspConfig, PushGraspEnv, load_case, save_case
+from eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
+from policies.checkpoint import load_weights, save_checkpoint
+from policies.vpg.agent import VPGAgent, VPGConfig, load_agent
+from policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
+from train.vpg import TrainVPGConfig, train
+
+RED = (1.0, 0.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def env():
+    environment = PushGraspEnv(heightmap_size=64, num_objects=2)
+    yield environment
+    environment.close()
+
+
+def _case(tmp_path, objects: list[ObjectSpec], name: str = "case.json"):
+    path = tmp_path / name
+    save_case(path, objects)
+    return path
+
+
+def _pixel(env: PushGraspEnv, name: str) -> tuple[int, int]:
+    return env.workspace.world_to_pixel(env.world.body_pose(name)[0])
+
+
+def test_case_loads_exactly(env, tmp_path):
+    yaw = 0.4
+    quat = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
+    objects = [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.05, -0.03, 0.02), quat),
+               ObjectSpec("rect_prism", (0.08, 0.03, 0.03), (0.0, 0.0, 1.0), (-0.06, 0.08, 0.015))]
+    path = _case(tmp_path, objects)
+    assert load_case(path) == objects
+    obs, info = env.reset(options={"case": str(path)})
+    assert info["objects_left"] == 2 and info["objects_lost"] == 0
+    center = np.array([*env.config.workspace_center, 0.0])
+    for name, spec in zip(env.object_names, objects):
+        position, orientation = env.world.body_pose(name)
+        assert np.allclose(position, center + spec.position, atol=0.002)
+        assert abs(abs(float(np.dot(orientation, spec.orientation))) - 1) < 1e-3
+    row, col = _pixel(env, env.object_names[0])
+    assert obs["height"][row, col] == pytest.approx(0.04, abs=0.004)
+    assert np.allclose(obs["color"][row, col] / 255, RED, atol=0.25)
+
+
+def test_malformed_case_is_refused_with_a_message(env, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"objects": [{"shape": "cube", "size": [0.04, 0.04], "color": [1, 0, 0],
+                                            "position": [0, 0, 0.02]}]}))
+    with pytest.raises(ValueError, match="'size' must be 3"):
+        env.reset(options={"case": str(bad)})
+    bad.write_text(json.dumps({"objects": [{"shape": "teapot", "size": [0.04] * 3, "color": [1, 0, 0],
+                                            "position": [0, 0, 0.02]}]}))
+    with pytest.raises(ValueError, match="neither a block"):
+        env.reset(options={"case": str(bad)})
+
+
+def test_grasp_at_block_centre_succeeds_and_in_empty_space_fails(env, tmp_path):
+    path = _case(tmp_path, [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.0, 0.0, 0.02))])
+    env.reset(options={"case": str(path)})
+    row, col = _pixel(env, "object_0")
+    _, reward, _, _, info = env.step([GRASP, 0, row + 12, col])  # 8 cm beside the block
+    assert reward == 0.0 and not info["grasp_success"] and info["objects_left"] == 1
+    _, reward, terminated, _, info = env.step([GRASP, 0, row, col])
+    assert reward == 1.0 and info["grasp_success"] and info["objects_left"] == 0 and terminated
+
+
+def test_grasp_angle_convention_with_a_long_prism(env, tmp_path):
+    """An 8 cm prism along x fits the 8 cm gripper only across its 3 cm width (fingers closing along y)."""
+    path = _case(tmp_path, [ObjectSpec("rect_prism", (0.08, 0.03, 0.03), RED, (0.0, 0.0, 0.015))])
+    R = env.config.num_rotations
+    env.reset(options={"case": str(path)})
+    row, col = _pixel(env, "object_0")
+    _, reward, *_ = env.step([GRASP, 0, row, col])  # fingers close along x: the prism's 8 cm length
+    assert reward == 0.0
+    _, reward, *_ = env.step([GRASP, R // 4, row, col])  # fingers close along y
+    assert reward == 1.0
+
+
+def test_push_moves_a_block_about_10_cm(env, tmp_path):
+    path = _case(tmp_path, [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (-0.05, 0.0, 0.02))])
+    env.reset(options={"case": str(path)})
+    start = env.world.body_pose("object_0")[0]
+    row, col = env.workspace.world_to_pixel(start - [0.027, 0.0, 0.0])  # just behind the block
+    _, reward, _, _, info = env.step([PUSH, 0, row, col])  # rotation 0 pushes along +x
+    moved = env.world.body_pose("object_0")[0] - start
+    assert 0.07 < moved[0] < 0.12 and abs(moved[1]) < 0.02
+    assert reward == 0.5 and info["scene_changed"]
+
+
+def test_random_reset_drops_objects_and_refuses_bad_input(env):
+    _, info = env.reset(seed=3)
+    assert info["objects_left"] + info["objects_lost"] == 2
+    with pytest.raises(ValueError, match="action"):
+        env.step([2, 0, 0, 0])
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"cases": "x"})
+
+
+def test_rotation_maps_direction_onto_plus_x():
+    """Rotation i must present heightmap direction 2 pi i / R along the net's +x axis."""
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):  # push channel: the input height at the stride-4 sample points
+            return torch.nn.functional.avg_pool2d(x[:, 3:4], 4).repeat(1, 2, 1, 1)
+
+    H = 64
+    inputs = torch.zeros(1, 4, H, H)
+    angle = math.pi / 2  # rotation 4 of 16: +row direction
+    inputs[0, 3, 40:44, 30:34] = 1.0  # a blob 10 pixels toward +row from (30, 32)
+    P = padded_size(H, H)
+    padded = torch.nn.functional.pad(inputs, [(P - H) // 2] * 4)
+    rotated = torch.nn.functional.grid_sample(padded, rotation_grids(torch.tensor([angle]), P), mode="nearest",
+                                              align_corners=False)
+    rows, cols = torch.nonzero(rotated[0, 3] > 0.5, as_tuple=True)
+    centre = (P - 1) / 2
+    # the blob sits at +row (below the centre) in the heightmap, so at +x (right of centre) when rotated
+    assert cols.float().mean() - centre > 5 and abs(rows.float().mean() - centre) < 3
+    q = q_maps(Probe(), inputs, torch.tensor([[angle]]))
+    assert q[0, 0, 0, 41, 31] > 0.2 and q[0, 0, 0, 10, 10] == 0
+
+
+def test_q_at_pixels_equals_q_maps():
+    torch.manual_seed(0)
+    net = QNet(16)
+    inputs = torch.rand(3, 4, 64, 64)
+    angles = torch.rand(3, 2) * 2 * math.pi
+    rows, cols = torch.tensor([2, 30, 63]), torch.tensor([60, 0, 31])
+    with torch.no_grad():
+        full = q_maps(net, inputs, angles)  # (B, K, 2, H, W)
+        picked = torch.stack([full[b, :, :, rows[b], cols[b]] for b in range(3)])
+        assert torch.allclose(q_at_pixels(net, inputs, angles, rows, cols, crop=64), picked, atol=1e-5)
+
+
+def test_net_shapes_overfit_one_batch_and_save_load(tmp_path):
+    torch.manual_seed(0)
+    config = VPGConfig(num_rotations=4, heightmap_size=32, pixel_size=0.014, width=16)
+    agent = VPGAgent(config, seed=0)
+    obs = {"color": np.zeros((32, 32, 3), np.uint8), "height": np.zeros((32, 32), np.float32)}
+    obs["height"][10:16, 10:20] = 0.04
+    assert agent.predict(obs).shape == (2, 4, 32, 32)
+    for action, reward in (([1, 1, 12, 14], 1.0), ([0, 2, 8, 8], 0.0), ([1, 3, 20, 25], 0.0)):
+        agent.replay.add(obs["color"], obs["height"], np.array(action), reward, reward)
+    agent.config.replay_samples = 2
+    losses = [agent.update(0) for _ in range(150)]
+    assert losses[-1] < 0.01 < losses[0]
+    q = agent.predict(obs)
+    assert q[1, 1, 12, 14] == pytest.approx(1.0, abs=0.1) and q[0, 2, 8, 8] == pytest.approx(0.0, abs=0.1)
+    save_checkpoint(tmp_path / "ckpt", agent.net, {"kind": "vpg", "agent": config.__dict__})
+    loaded, _ = load_agent(tmp_path / "ckpt")
+    assert np.allclose(loaded.predict(obs), q, atol=1e-6)
+
+
+def test_choose_respects_masks_and_failure_memory():
+    agent = VPGAgent(VPGConfig(method="grasping-only", num_rotations=2, heightmap_size=16, pixel_size=0.01))
+    height = np.zeros((16, 16), np.float32)
+    height[4:6, 4:6] = 0.03
+    q = np.zeros((2, 2, 16, 16))
+    q[:, :, 0, 0] = 5.0  # highest value on the empty table: must be ignored
+    q[1, 1, 5, 5] = 1.0
+    action, _ = agent.choose(q, height, explore=False)
+    assert action.tolist() == [1, 1, 5, 5]
+    agent.observe_result(action, 0.0)
+    action, _ = agent.choose(q, height, explore=False)
+    assert action[0] == 1 and (action[2], action[3]) != (5, 5) and height[action[2], action[3]] > 0
+
+
+def test_targets_follow_the_method():
+    next_q = np.full((2, 2, 8, 8), 0.8)
+    height = np.full((8, 8), 0.03, np.float32)
+    vpg = VPGAgent(VPGConfig(num_rotations=2, heightmap_size=8, pixel_size=0.05))
+    assert vpg.target(0.5, next_q, height) == pytest.approx(0.5 + 0.5 * 0.8)
+    assert vpg.target(1.0, None, None) == 1.0  # terminal
+    reactive = VPGAgent(VPGConfig(method="reactive", num_rotations=2, heightmap_size=8, pixel_size=0.05))
+    assert reactive.target(0.5, next_q, height) == 0.5
+
+
+def _train_config(tmp_path, iterations: int, resume: bool = False) -> TrainVPGConfig:
+    return TrainVPGConfig(
+        iterations=iterations, seed=1, out=tmp_path / "run", checkpoint_every=2, resume=resume,
+        env=PushGraspConfig(num_objects=1, heightmap_size=32, num_rotations=4, max_actions=2),
+        agent=VPGConfig(width=8),
+    )
+
+
+def test_two_iterations_checkpoint_round_trip_and_exact_resume(tmp_path):
+    straight = train(_train_config(tmp_path / "a", 4))
+    train(_train_config(tmp_path / "b", 2))
+    resumed = train(_train_config(tmp_path / "b", 4, resume=True))
+    a, _ = load_agent(straight)
+    b, config = load_agent(resumed)
+    assert config["agent"]["method"] == "vpg" and config["env"]["heightmap_size"] == 32
+    for pa, pb in zip(a.net.state_dict().values(), b.net.state_dict().values()):
+        assert torch.equal(pa, pb)
+    net = QNet(8)
+    load_weights(straight, net)
+    assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), a.net.state_dict().values()))
+    assert (tmp_path / "a" / "run" / "checkpoints" / "iter_00002" / "model.safetensors").is_file()
+
+
+def test_metrics_match_hand_computed_episodes():
+    completed = summarize_episode([GRASP, PUSH, GRASP, GRASP], [1.0, 0.5, 0.0, 1.0], True, 2)
+    assert completed == {"num_objects": 2, "actions": 4, "grasps": 3, "grasp_successes": 2, "pushes": 1,
+                         "completed": True, "objects_lost": 0}
+    perfect = summarize_episode([GRASP, GRASP], [1.0, 1.0], True, 2)
+    failed = summarize_episode([GRASP] * 10, [0.0] * 10, False, 2)
+    metrics = aggregate([completed, perfect, failed])
+    assert metrics["completion"] == pytest.approx(2 / 3)
+    assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
+    assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
+    assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0
+
+
+def test_eval_writes_metrics_for_a_case(tmp_path):
+    agent = VPGAgent(VPGConfig(num_rotations=4, heightmap_size=32, pixel_size=0.014, width=8))
+    env_config = PushGraspConfig(heightmap_size=32, num_rotations=4, max_actions=2)
+    save_checkpoint(tmp_path / "vpg", agent.net, {"kind": "vpg", "agent": dataclasses.asdict(agent.config),
+                                                  "env": dataclasses.asdict(env_config)})
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    _case(cases, [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.0, 0.0, 0.02))], "one.json")
+    metrics = evaluate(EvalVPGConfig(checkpoint=(tmp_path / "vpg",), cases=cases, runs=1, out=tmp_path / "out"))
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for key in ("completion", "grasp_success", "action_efficiency", "runs", "per_case", "command", "git_commit"):
+        assert key in saved
+    assert 0 <= metrics["completion"] <= 1 and set(saved["per_case"]) == {"one"}
+    assert (tmp_path / "out" / "vpg" / "qmaps.png").is_file() and (tmp_path / "out" / "vpg" / "episode.gif").is_file()
+    with pytest.raises(ValueError, match="exactly one"):
+        EvalVPGConfig(checkpoint=(tmp_path / "vpg",), runs=1)
