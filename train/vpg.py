@@ -55,8 +55,9 @@ class TrainVPGConfig:
     """Stop (with a checkpoint) at the first episode end after this much wall-clock time in this process."""
     device: str = "cpu"
     """Torch device, e.g. 'cpu' or 'cuda'."""
-    threads: int | None = None
-    """Torch CPU threads (default: torch's choice)."""
+    threads: int | None = 1
+    """Torch CPU threads; 1 is fastest for this small net on a busy 2-core CPU (OpenMP threads spin-wait for
+    cores), None keeps torch's choice."""
     env: PushGraspConfig = field(default_factory=PushGraspConfig)
     """Environment settings (heightmap size, rotations, objects ...)."""
     agent: VPGConfig = field(default_factory=VPGConfig)

@@ -44,8 +44,9 @@ class BenchVPGConfig:
     """Forward passes of the DenseNet-121 reference timed (it is slow on a CPU)."""
     seed: int = 0
     """Seed of the env and of the random actions."""
-    threads: int | None = None
-    """Torch CPU threads (default: torch's choice)."""
+    threads: int | None = 1
+    """Torch CPU threads; 1 is fastest for this small net on a busy 2-core CPU (OpenMP threads spin-wait for
+    cores), None keeps torch's choice."""
     out: Path = Path("reports/bench_vpg")
     """Folder for metrics.json."""
 
