@@ -24,6 +24,7 @@ import tyro
 # (title, "module:function"); each function takes (out_dir, seed) and returns a DemoSection.
 DEMO_SECTIONS: list[tuple[str, str]] = [
     ("Foundation: scripted Panda pick", "eval.demo_pick:demo"),
+    ("VPG push-grasp Q-learning", "eval.vpg:demo"),
     ("Dexterous grasp synthesis", "eval.grasp_demo:demo"),
 ]
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
 from envs.tasks.push_grasp_primitives import PrimitiveConfig
-from eval.report import run_metadata
+from eval.report import DemoSection, run_metadata
 from policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
 
 
@@ -258,6 +258,35 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"wrote {out / 'metrics.json'}")
     return metrics
+
+
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "vpg" / "vpg"
+SHIPPED_CASES = Path(__file__).resolve().parents[1] / "assets" / "vpg_cases"
+
+
+def demo(out_dir: Path, seed: int) -> DemoSection:
+    """Demo-report section: the shipped VPG checkpoint on 3 random 10-block drops and 1 run of each of 3 cases."""
+    folder = out_dir / "vpg"
+    random_metrics = evaluate(EvalVPGConfig(checkpoint=(SHIPPED_CHECKPOINT,), random=10, runs=3, seed=seed,
+                                            out=folder / "random"))
+    cases = folder / "cases_subset"
+    cases.mkdir(parents=True, exist_ok=True)
+    for name in ("01_tight_square_cubes", "05_slab_stack", "09_mixed_grid"):
+        (cases / f"{name}.json").write_text((SHIPPED_CASES / f"{name}.json").read_text())
+    case_metrics = evaluate(EvalVPGConfig(checkpoint=(SHIPPED_CHECKPOINT,), cases=cases, runs=1, seed=seed,
+                                          out=folder / "cases", video=False))
+    metrics: dict[str, float | int | str] = {}
+    for prefix, values in (("random10", random_metrics), ("cases3", case_metrics)):
+        for key in ("completion", "grasp_success", "action_efficiency", "runs"):
+            metrics[f"{prefix}_{key}"] = round(values[key], 3) if isinstance(values[key], float) else values[key]
+    return DemoSection(
+        title="VPG push-grasp Q-learning",
+        summary="Shipped VPG checkpoint (trained from scratch on this CPU), greedy: 3 random 10-block drops and "
+                "one run of 3 challenging cases. GIF: one episode; figure: push and grasp Q maps (max over 16 "
+                "rotations) over the heightmap with the chosen action. Full evaluation: manipstack eval vpg.",
+        metrics=metrics,
+        images=[folder / "random" / "vpg" / "qmaps.png", folder / "random" / "vpg" / "episode.gif"],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
