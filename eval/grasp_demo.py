@@ -19,7 +19,7 @@ from grasp_models.synthesis import AnnealingConfig, synthesize
 
 DEMO_OBJECTS = "procedural:5,random_urdfs:1"
 DEMO_BATCH = 16
-DEMO_ANNEALING = AnnealingConfig(iterations=400, switch_probability=0.1, temperature=2.0)
+DEMO_ANNEALING = AnnealingConfig(iterations=300)
 
 
 def render_grasp(validator: GraspValidator, pose: np.ndarray, size: int = 240) -> np.ndarray:

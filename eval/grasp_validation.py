@@ -4,7 +4,9 @@ A grasp (wrist pose in the object frame + joint angles) is **valid** when, with 
 pose and the fingers driven to the grasp joints plus a small squeeze along the contact normals, the object
 stays held (moves < ``max_displacement`` and keeps contact with the hand) for ``hold_time`` s under gravity
 applied along each of the 6 axis directions separately -- all 6 must hold -- and the largest hand-object
-penetration at the grasp pose is < ``max_penetration``. The object floats free at the origin of the world
+penetration at the grasp pose is < ``max_penetration``. The squeeze first runs ``settle_time`` s without
+gravity (the object must not be pushed ``max_displacement`` away by it); each hold test then starts from that
+squeezed state and measures the displacement from it. The object floats free at the origin of the world
 (= object frame). Parameters are fixed in :class:`ValidationConfig`; change them only knowingly.
 
 ``manipstack eval grasps --dataset FILE.h5 --out DIR`` re-validates every grasp of a dataset and writes
@@ -137,6 +139,9 @@ class GraspValidator:
             return GraspCheck(False, depth, "penetration")
         self.hand.set_joint_targets(squeeze_joints)
         self.world.step(int(round(cfg.settle_time / cfg.time_step)))
+        settled = self.world.body_pose("object")[0]
+        if float(np.linalg.norm(settled)) >= cfg.max_displacement:
+            return GraspCheck(False, depth, "pushed away by the squeeze")
         squeezed = self.world.save_state()
         steps = int(round(cfg.hold_time / cfg.time_step))
         try:
@@ -144,7 +149,7 @@ class GraspValidator:
                 self.world.restore_state(squeezed)
                 self.world.set_gravity(cfg.gravity * direction)
                 self.world.step(steps)
-                moved = float(np.linalg.norm(self.world.body_pose("object")[0]))
+                moved = float(np.linalg.norm(self.world.body_pose("object")[0] - settled))
                 if moved >= cfg.max_displacement:
                     return GraspCheck(False, depth, f"dropped along {direction.tolist()}")
                 if not self.world.contact_points(self.hand.name, "object"):

@@ -45,10 +45,6 @@ from grasp_models.synthesis import AnnealingConfig, EnergyWeights, synthesize
 log = logging.getLogger(__name__)
 
 
-def _default_annealing() -> AnnealingConfig:
-    return AnnealingConfig(iterations=600, switch_probability=0.1, temperature=2.0)
-
-
 @dataclass
 class GraspDataConfig:
     """Synthesise + validate grasps for a set of objects and write an HDF5 grasp dataset."""
@@ -61,7 +57,7 @@ class GraspDataConfig:
     """Valid grasps wanted per object; batches are synthesised until reached or max_batches."""
     batch: int = 32
     """Hands optimised together in one batch."""
-    max_batches: int = 4
+    max_batches: int = 6
     """Most batches tried per object."""
     workers: int = 1
     """Parallel workers: 1 runs in-process; more start a local Ray instance with that many CPUs."""
@@ -77,7 +73,7 @@ class GraspDataConfig:
     """Seed of object choice, sizes and synthesis."""
     hand_spec: Path = DEFAULT_HAND_SPEC
     """Hand spec JSON (its URDF beside it)."""
-    annealing: AnnealingConfig = field(default_factory=_default_annealing)
+    annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     """Synthesis optimiser settings."""
     weights: EnergyWeights = field(default_factory=EnergyWeights)
     """Energy weights."""

@@ -9,9 +9,10 @@ opposition joint about z and three flexion joints. Link lengths, limits, masses 
 Wonik Allegro hand (v4) within a few millimetres. Collisions are capsules (box for the palm).
 
 The spec lists the actuated joints (order = joint vector order everywhere) with limits, the canonical
-open pose, contact candidates (points with outward normals on the finger pads and tips), penetration
-spheres (centre + radius, covering every collision shape), the collision capsules and boxes themselves
-(for the hand's signed distance) and surface points, all in link frames.
+open pose, the pre-shape that grasp synthesis starts from (flexion joints 0.9 rad closer), contact
+candidates (points with outward normals on the finger pads and tips), penetration spheres (centre +
+radius, covering every collision shape), the collision capsules and boxes themselves (for the hand's
+signed distance) and surface points, all in link frames.
 
 Run ``python -m assets.hands.allegro_like`` to rewrite ``allegro_like.urdf`` and ``allegro_like.json``.
 """
@@ -232,19 +233,21 @@ def spec_dict(hand: HandDesign, urdf_name: str) -> dict:
             for a in np.linspace(0.0, 2 * math.pi, 8, endpoint=False):
                 radial = math.cos(a) * pad + math.sin(a) * side
                 surface.append({"link": link.name, "position": _round(cap.point(s) + cap.radius * radial)})
-    # palm: spheres filling the box (radius = half thickness), surface points on the front face
+    # palm: spheres filling the box (radius = half thickness), surface points on the front face; no contact
+    # candidates (the palm is passive: force closure from actuated fingers gives higher physics yield)
     r = PALM_EXTENTS[0] / 2
     for y in np.linspace(-PALM_EXTENTS[1] / 2 + r, PALM_EXTENTS[1] / 2 - r, 5):
         for z in np.linspace(r, PALM_EXTENTS[2] - r, 5):
             spheres.append({"link": "palm", "center": _round((-r, y, z)), "radius": r})
             surface.append({"link": "palm", "position": _round((0.0, y, z))})
-            contacts.append({"link": "palm", "position": _round((0.0, y, z)), "normal": [1.0, 0.0, 0.0]})
     return {
         "name": "allegro_like",
         "urdf": urdf_name,
         "root_link": "wrist",
         "joints": [{"name": j.name, "lower": j.lower, "upper": j.upper} for j in hand.joints],
         "open_pose": [j.open_rad for j in hand.joints],
+        "init_pose": [j.open_rad + (0.9 if j.axis != (1.0, 0.0, 0.0) and "thumb_base" not in j.name else 0.0)
+                      for j in hand.joints],
         "palm_center": [0.0, 0.0, 0.09],
         "palm_normal": [1.0, 0.0, 0.0],
         "finger_direction": [0.0, 0.0, 1.0],

@@ -24,7 +24,7 @@ from train.grasp_data import GraspDataConfig, unit_results
 
 
 def _bench_annealing() -> AnnealingConfig:
-    return AnnealingConfig(iterations=150, switch_probability=0.1, temperature=2.0)
+    return AnnealingConfig(iterations=150)
 
 
 @dataclass

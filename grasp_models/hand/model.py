@@ -81,6 +81,9 @@ class HandModel:
         self.lower = torch.tensor([j["lower"] for j in self.spec["joints"]], dtype=dtype, device=self.device)
         self.upper = torch.tensor([j["upper"] for j in self.spec["joints"]], dtype=dtype, device=self.device)
         self.open_pose = torch.tensor(self.spec["open_pose"], dtype=dtype, device=self.device)
+        # pre-shape that synthesis starts from (defaults to the open pose for specs without one)
+        self.init_pose = self.clamp_joints(torch.tensor(self.spec.get("init_pose", self.spec["open_pose"]), dtype=dtype,
+                                                        device=self.device))
         self.root_link: str = self.spec["root_link"]
         self.link_names: list[str] = [self.root_link, *[n for n in self.chain.get_frame_names(exclude_fixed=False)
                                                          if n != self.root_link]]
@@ -161,6 +164,26 @@ class HandModel:
         """Points on the collision surface (B, P, 3), m, world frame."""
         return self._transform(state, self.surface_link, self.surface_local)
 
+    def capsule_signed_distance(self, state: HandState, points: torch.Tensor) -> torch.Tensor:
+        """Signed distance (B, N) in m from points (B, N, 3), world frame, to the collision capsules (min over them)."""
+        a = self._transform(state, self.capsule_link, self.capsule_start)[:, None]  # (B, 1, K, 3)
+        b = self._transform(state, self.capsule_link, self.capsule_end)[:, None]
+        p = points[:, :, None]  # (B, N, 1, 3)
+        ab = b - a
+        t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)  # (B, N, K)
+        closest = a + t[..., None] * ab
+        return (torch.linalg.norm(p - closest, dim=-1) - self.capsule_radius).min(dim=-1).values
+
+    def box_signed_distance(self, state: HandState, points: torch.Tensor) -> torch.Tensor:
+        """Signed distance (B, N) in m from points (B, N, 3), world frame, to the collision boxes (min over them)."""
+        tf = state.link_tf[:, self.box_link]  # (B, K, 4, 4)
+        rot = tf[..., :3, :3]
+        centre = (rot @ self.box_center[None, :, :, None]).squeeze(-1) + tf[..., :3, 3]  # (B, K, 3)
+        local = ((points[:, :, None] - centre[:, None])[..., None, :] @ rot[:, None]).squeeze(-2)  # (B, N, K, 3)
+        q = local.abs() - self.box_half
+        outside = torch.linalg.norm(q.clamp_min(0.0), dim=-1)
+        return (outside + q.max(dim=-1).values.clamp_max(0.0)).min(dim=-1).values
+
     def signed_distance(self, state: HandState, points: torch.Tensor) -> torch.Tensor:
         """Signed distance (B, N) in m from points (N, 3) or (B, N, 3), world frame, to the hand's collision
         shapes (capsules and boxes; negative inside). Exact per shape; the union takes the minimum."""
@@ -168,22 +191,10 @@ class HandModel:
             points = points.expand(len(state.joints), -1, -1)
         dists = []
         if len(self.capsule_link):
-            a = self._transform(state, self.capsule_link, self.capsule_start)[:, None]  # (B, 1, K, 3)
-            b = self._transform(state, self.capsule_link, self.capsule_end)[:, None]
-            p = points[:, :, None]  # (B, N, 1, 3)
-            ab = b - a
-            t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)  # (B, N, K)
-            closest = a + t[..., None] * ab
-            dists.append(torch.linalg.norm(p - closest, dim=-1) - self.capsule_radius)
+            dists.append(self.capsule_signed_distance(state, points))
         if len(self.box_link):
-            tf = state.link_tf[:, self.box_link]  # (B, K, 4, 4)
-            rot = tf[..., :3, :3]
-            centre = (rot @ self.box_center[None, :, :, None]).squeeze(-1) + tf[..., :3, 3]  # (B, K, 3)
-            local = ((points[:, :, None] - centre[:, None])[..., None, :] @ rot[:, None]).squeeze(-2)  # (B, N, K, 3)
-            q = local.abs() - self.box_half
-            outside = torch.linalg.norm(q.clamp_min(0.0), dim=-1)
-            dists.append(outside + q.max(dim=-1).values.clamp_max(0.0))
-        return torch.cat(dists, dim=-1).min(dim=-1).values
+            dists.append(self.box_signed_distance(state, points))
+        return torch.stack(dists, dim=-1).min(dim=-1).values
 
     def _sphere_overlap(self, joints: torch.Tensor) -> torch.Tensor:
         identity = torch.tensor([1.0, 0, 0, 0, 1, 0], dtype=self.dtype, device=self.device).expand(len(joints), 6)
