@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from envs.core.camera import Intrinsics, SimCamera, look_at
+from envs.core.poses import quat_to_matrix
 from eval.grasp_validation import GraspValidator, ValidationConfig, poses_to_wrist, validate_grasps
 from eval.report import DemoSection
 from grasp_models.hand.model import DEFAULT_SPEC, HandModel
@@ -23,13 +24,18 @@ DEMO_ANNEALING = AnnealingConfig(iterations=300)
 
 
 def render_grasp(validator: GraspValidator, pose: np.ndarray, size: int = 240) -> np.ndarray:
-    """RGB image (size, size, 3) uint8 of the hand at ``pose`` (3 + 6 + J,) around the object, oblique view."""
+    """RGB image (size, size, 3) uint8 of the hand at ``pose`` (3 + 6 + J,) around the object.
+
+    The camera looks from the index-finger side, in front of the palm, with the fingers pointing up in the image.
+    """
     position, quat = poses_to_wrist(pose[None])
     validator.set_grasp(position[0], quat[0], pose[9:])
+    hand_to_world = quat_to_matrix(quat[0])
     centre = np.zeros(3)
-    eye = centre + 0.35 * np.array([0.8, -0.9, 0.6])
-    camera = SimCamera(validator.world, Intrinsics.from_fov(size, size, 50.0), look_at(eye, centre), near=0.05,
-                       far=2.0, segmentation=False)
+    view = hand_to_world @ np.array([0.7, 0.7, 0.25])
+    eye = centre + 0.3 * view / np.linalg.norm(view)
+    camera = SimCamera(validator.world, Intrinsics.from_fov(size, size, 50.0),
+                       look_at(eye, centre, up=hand_to_world[:, 2]), near=0.05, far=2.0, segmentation=False)
     return camera.capture()["rgb"]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+import trimesh
 import tyro
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
@@ -95,8 +96,6 @@ class GraspValidator:
         self.config = config or ValidationConfig()
         self.world = World(time_step=self.config.time_step, gravity=0.0,
                            solver_iterations=self.config.solver_iterations, cache_dir=cache_dir)
-        import trimesh  # local: only needed to export the mesh
-
         mesh = trimesh.Trimesh(np.asarray(vertices, float), np.asarray(faces, np.int64), process=False)
         data = mesh.export(file_type="obj")
         folder = self.world.cache_dir / "grasp_objects"

@@ -80,3 +80,12 @@ def test_hand_signed_distance_of_palm_and_finger(hand):
     # palm box spans x in [-0.025, 0]: 1 cm in front of it is +1 cm; its centre plane is 12.5 mm deep
     points = torch.tensor([[0.01, 0.0, 0.05], [-0.0125, 0.0, 0.05]])
     np.testing.assert_allclose(hand.signed_distance(state, points)[0].numpy(), [0.01, -0.0125], atol=1e-6)
+
+
+def test_sim_hand_rejects_wrong_joint_count():
+    with World(gravity=0.0) as world:
+        sim = SimHand(world)
+        with pytest.raises(ValueError, match=f"need {sim.num_joints} finite joint angles"):
+            sim.set_joint_targets(np.zeros(sim.num_joints + 1))
+        with pytest.raises(ValueError, match="finite"):
+            sim.reset((0, 0, 0), (0, 0, 0, 1), np.full(sim.num_joints, np.nan))

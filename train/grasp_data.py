@@ -172,6 +172,29 @@ class GraspWriter:
             self.file.close()
 
 
+def dataset_stats(path: Path) -> dict[str, object]:
+    """Totals of a grasp dataset: objects per split and kind, grasps, valid rate, min valid per object, and
+    throughput in valid grasps per CPU-minute (each unit runs on one core; its synth + validate seconds)."""
+    with h5py.File(path, "r") as f:
+        groups = [f[n] for n in f if f[n].attrs.get("complete", False)]
+        valid = np.array([int(g["valid"][()].sum()) for g in groups])
+        grasps = np.array([len(g["valid"]) for g in groups])
+        cpu_s = np.array([g.attrs["synth_s"] + g.attrs["validate_s"] for g in groups])
+        kinds = [str(g.attrs["kind"]) for g in groups]
+        splits = [str(g.attrs["split"]) for g in groups]
+    procedural = np.array([k.startswith("procedural/") for k in kinds])
+    return {
+        "objects": len(groups), "objects_train": splits.count("train"), "objects_test": splits.count("test"),
+        "objects_per_kind": {k: kinds.count(k) for k in sorted(set(kinds))},
+        "grasps": int(grasps.sum()), "valid": int(valid.sum()),
+        "valid_rate": float(valid.sum() / max(grasps.sum(), 1)),
+        "min_valid_per_object": int(valid.min()) if len(valid) else 0,
+        "valid_per_cpu_minute": float(valid.sum() / max(cpu_s.sum() / 60, 1e-9)),
+        "valid_per_cpu_minute_procedural": float(valid[procedural].sum() / max(cpu_s[procedural].sum() / 60, 1e-9)),
+        "file_mb": path.stat().st_size / 2**20,
+    }
+
+
 def _splits(sources: list[ObjectSource], every: int) -> list[str]:
     return ["test" if every and i % every == every - 1 else "train" for i in range(len(sources))]
 
@@ -240,7 +263,7 @@ def build_dataset(config: GraspDataConfig) -> dict[str, object]:
     summary = {**run_metadata(config.seed), "out": str(config.out), "objects_done": done,
                "objects_total": len(sources), "objects_failed": failed, "grasps_this_run": grasps,
                "valid_this_run": valid, "valid_rate_this_run": valid / max(grasps, 1), "wall_s_this_run": wall,
-               "workers": config.workers}
+               "workers": config.workers, "dataset": dataset_stats(config.out)}
     log_path = config.out.with_suffix(".runs.jsonl")
     with log_path.open("a") as f:
         f.write(json.dumps(summary) + "\n")

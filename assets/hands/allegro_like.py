@@ -172,7 +172,7 @@ def _geometry_xml(link: Link) -> str:
         cap = link.capsule
         geom = f'<capsule radius="{cap.radius:.6g}" length="{cap.length:.6g}"/>'
         origin = f'<origin xyz="{_fmt(cap.point(cap.length / 2))}" rpy="{_fmt(_capsule_rpy(cap.axis))}"/>'
-    color = "0.15 0.15 0.15 1" if link.name == "palm" else "0.85 0.85 0.85 1"
+    color = "0.35 0.4 0.5 1" if link.name == "palm" else "0.85 0.85 0.85 1"
     return (
         f"    <visual>{origin}<geometry>{geom}</geometry><material name=\"m_{link.name}\"><color rgba=\"{color}\"/>"
         f"</material></visual>\n    <collision>{origin}<geometry>{geom}</geometry></collision>\n"

@@ -16,8 +16,7 @@ Energy of a hand pose with K selected contact points x_k (world = object frame, 
 
 Optimisation (DexGraspNet's ``Annealing``): an RMSProp-scaled gradient step on the pose, each contact index
 resampled with probability ``switch_probability``, then a Metropolis test per hand,
-accept if u < exp((E_old - E_new) / T), with T and the step size decaying stepwise. An optional final
-polish (not in DexGraspNet) freezes the contacts and accepts only downhill steps. Every random draw
+accept if u < exp((E_old - E_new) / T), with T and the step size decaying stepwise. Every random draw
 comes from the ``torch.Generator`` passed in, so the same seed gives the same grasps.
 """
 
@@ -71,8 +70,6 @@ class AnnealingConfig:
     """Steps between temperature decays."""
     switch_probability: float = 0.1
     """Probability of resampling each contact index per step."""
-    polish_iterations: int = 0
-    """Final steps (counted in ``iterations``) with contacts frozen and only downhill moves accepted (T -> 0)."""
     rms_decay: float = 0.98
     """Weight of the new squared gradient in the running RMS (DexGraspNet's mu)."""
     init_gap: tuple[float, float] = (0.005, 0.03)
@@ -85,8 +82,6 @@ class AnnealingConfig:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.contacts < 1:
             raise ValueError(f"iterations and contacts must be >= 1, got {self.iterations}, {self.contacts}")
-        if not 0 <= self.polish_iterations <= self.iterations:
-            raise ValueError(f"polish_iterations must be in [0, iterations], got {self.polish_iterations}")
         if not 0 <= self.switch_probability <= 1:
             raise ValueError(f"switch_probability must be in [0, 1], got {self.switch_probability}")
 
@@ -189,14 +184,11 @@ def synthesize(hand: HandModel, obj: ObjectModel, batch: int, generator: torch.G
     for step in range(1, config.iterations + 1):
         step_size = config.step_size * config.step_size_decay ** (step // config.step_size_period)
         temperature = config.temperature * config.temperature_decay ** (step // config.annealing_period)
-        polishing = step > config.iterations - config.polish_iterations
-        switch_probability = 0.0 if polishing else config.switch_probability
-        temperature = 1e-9 if polishing else temperature
         grad = poses.grad
         rms = config.rms_decay * (grad**2).mean(0) + (1 - config.rms_decay) * rms
         with torch.no_grad():
             new_poses = poses - step_size * grad / (rms.sqrt() + 1e-6)
-            switch = torch.rand(contact_idx.shape, generator=generator) < switch_probability
+            switch = torch.rand(contact_idx.shape, generator=generator) < config.switch_probability
             new_idx = torch.where(switch, torch.randint(hand.num_contacts, contact_idx.shape, generator=generator),
                                   contact_idx)
         new_poses.requires_grad_(True)
