@@ -4,8 +4,8 @@ Runs ``--runs`` greedy episodes (no exploration, no learning) per arrangement â€
 ``--random N`` objects, or every JSON case in ``--cases DIR`` â€” and writes ``<out>/metrics.json``.
 Metrics follow Zeng et al. 2018 (fractions in [0, 1]):
 
-- completion: fraction of runs that clear the workspace (all objects gone) before ``10`` consecutive
-  failures or the action limit;
+- completion: fraction of runs that pick every object (workspace cleared by grasps, none pushed out of
+  the workspace) before ``10`` consecutive failures or the action limit;
 - grasp_success: successful grasps / grasp attempts per completed run, averaged over completed runs;
 - action_efficiency: objects in the test / actions taken per completed run, averaged over completed runs.
 
@@ -80,9 +80,16 @@ class EvalVPGConfig:
 
 
 # ---------------------------------------------------------------------------- metrics
-def summarize_episode(primitives: list[int], rewards: list[float], completed: bool, num_objects: int,
+def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool, num_objects: int,
                       objects_lost: int = 0) -> dict[str, Any]:
-    """Counts of one episode from its executed primitives (0 push, 1 grasp) and rewards."""
+    """Counts of one episode from its executed primitives (0 push, 1 grasp) and rewards.
+
+    Args:
+        primitives, rewards: per action.
+        cleared: the episode terminated with the workspace empty.
+        num_objects: objects in the workspace after reset (the objects of the test).
+        objects_lost: objects pushed out of the workspace during the episode; a run that lost any is not completed.
+    """
     grasps = [r for p, r in zip(primitives, rewards) if p == GRASP]
     return {
         "num_objects": num_objects,
@@ -90,7 +97,7 @@ def summarize_episode(primitives: list[int], rewards: list[float], completed: bo
         "grasps": len(grasps),
         "grasp_successes": int(sum(r > 0 for r in grasps)),
         "pushes": int(sum(p == PUSH for p in primitives)),
-        "completed": bool(completed),
+        "completed": bool(cleared and objects_lost == 0),
         "objects_lost": int(objects_lost),
     }
 
@@ -163,7 +170,7 @@ def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str
     """One greedy episode; with ``media_dir``, also write ``episode.gif`` and ``qmaps.png`` there."""
     obs, info = env.reset(seed=seed, options=options)
     agent.new_episode()
-    num_objects = info["objects_left"]
+    num_objects, lost_at_reset = info["objects_left"], info["objects_lost"]
     primitives: list[int] = []
     rewards: list[float] = []
     frames = [env.render()] if media_dir is not None else []
@@ -180,7 +187,7 @@ def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str
             frames.append(env.render())
     if media_dir is not None:
         imageio.mimsave(media_dir / "episode.gif", frames, duration=0.5, loop=0)
-    summary = summarize_episode(primitives, rewards, terminated, num_objects, info["objects_lost"])
+    summary = summarize_episode(primitives, rewards, terminated, num_objects, info["objects_lost"] - lost_at_reset)
     return {**summary, "seed": seed}
 
 

@@ -229,8 +229,10 @@ def test_metrics_match_hand_computed_episodes():
                          "completed": True, "objects_lost": 0}
     perfect = summarize_episode([GRASP, GRASP], [1.0, 1.0], True, 2)
     failed = summarize_episode([GRASP] * 10, [0.0] * 10, False, 2)
-    metrics = aggregate([completed, perfect, failed])
-    assert metrics["completion"] == pytest.approx(2 / 3)
+    lost = summarize_episode([PUSH, GRASP], [0.5, 1.0], True, 2, objects_lost=1)  # cleared, but one pushed out
+    assert not lost["completed"]
+    metrics = aggregate([completed, perfect, failed, lost])
+    assert metrics["completion"] == pytest.approx(2 / 4) and metrics["objects_lost"] == 1
     assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
     assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
     assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0
