@@ -226,15 +226,16 @@ def test_two_iterations_checkpoint_round_trip_and_exact_resume(tmp_path):
 def test_metrics_match_hand_computed_episodes():
     completed = summarize_episode([GRASP, PUSH, GRASP, GRASP], [1.0, 0.5, 0.0, 1.0], True, 2)
     assert completed == {"num_objects": 2, "actions": 4, "grasps": 3, "grasp_successes": 2, "pushes": 1,
-                         "completed": True, "objects_lost": 0}
+                         "completed": True, "completed_strict": True, "objects_lost": 0}
     perfect = summarize_episode([GRASP, GRASP], [1.0, 1.0], True, 2)
     failed = summarize_episode([GRASP] * 10, [0.0] * 10, False, 2)
-    lost = summarize_episode([PUSH, GRASP], [0.5, 1.0], True, 2, objects_lost=1)  # cleared, but one pushed out
-    assert not lost["completed"]
+    lost = summarize_episode([PUSH, GRASP], [0.5, 1.0], True, 2, objects_lost=1)  # cleared, one pushed out
+    assert lost["completed"] and not lost["completed_strict"]
     metrics = aggregate([completed, perfect, failed, lost])
-    assert metrics["completion"] == pytest.approx(2 / 4) and metrics["objects_lost"] == 1
-    assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
-    assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
+    assert metrics["completion"] == pytest.approx(3 / 4) and metrics["completion_strict"] == pytest.approx(2 / 4)
+    assert metrics["objects_lost"] == 1
+    assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1 + 1) / 3)  # averaged over completed runs only
+    assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2 + 2 / 2) / 3)
     assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0
 
 
