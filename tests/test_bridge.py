@@ -144,7 +144,9 @@ class RecordingRobot(Robot):
 
 
 def scripted_pick(robot: Robot, scene: Any, seed: int) -> tuple[list[dict[str, np.ndarray]], list[float], np.ndarray]:
-    """Pick a seeded box off the table; returns (applied actions, reward per primitive, final box pose (7,))."""
+    """Pick a seeded box off the table; returns (applied actions, reward per primitive, final box pose (7,)).
+
+    ``scene`` is the workcell's World, in-process or the twin's through ``robot.twin``."""
     rng = np.random.default_rng(seed)
     x, y = rng.uniform(-0.08, 0.08, size=2)
     yaw = float(rng.uniform(-0.5, 0.5))
@@ -162,15 +164,14 @@ def scripted_pick(robot: Robot, scene: Any, seed: int) -> tuple[list[dict[str, n
     ]
     for step in steps:
         step()
-        rewards.append(float(scene.body_pose("box")[2] > 0.1))
-    return recorder.applied, rewards, np.asarray(scene.body_pose("box"))
+        rewards.append(float(scene.body_pose("box")[0][2] > 0.1))
+    return recorder.applied, rewards, np.concatenate(scene.body_pose("box"))
 
 
 def test_identity_with_in_process_sim(server: tuple[subprocess.Popen, str], keys: Path) -> None:
     twin = SimTwin(SimTwinConfig(camera=False))
     try:
-        twin.robot.connect()
-        expected = scripted_pick(twin.robot, twin, seed=3)
+        expected = scripted_pick(twin.robot, twin.world, seed=3)
     finally:
         twin.close()
     with _client(server[1], keys) as robot:
@@ -184,6 +185,21 @@ def test_identity_with_in_process_sim(server: tuple[subprocess.Popen, str], keys
             np.testing.assert_array_equal(got[key], want[key])
     assert actual[1] == expected[1]
     np.testing.assert_array_equal(actual[2], expected[2])
+
+
+def test_twin_world_runs_only_allowlisted_methods(server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    with _client(server[1], keys) as robot:
+        robot.twin.reset()
+        assert robot.twin.body_names == ["plane", "panda"]
+        for name in ("close", "client", "_bodies", "__class__", "reset_simulation"):
+            with pytest.raises(ValueError, match="cannot be called remotely"):
+                robot._call("twin.call_world", attribute=name, args=[], kwargs={})
+        with pytest.raises(AttributeError, match="not a World method"):
+            robot.twin.close()
+        with pytest.raises(ValueError, match="cannot be removed"):
+            robot.twin.remove_body("panda")
+        with pytest.raises(ValueError, match="takes no arguments"):
+            robot._call("twin.call_world", attribute="sim_time", args=[1], kwargs={})
 
 
 # ---------------------------------------------------------------------------- safety through the bridge
@@ -260,7 +276,7 @@ def _random_action(rng: np.random.Generator) -> Any:
 
 
 SESSION_METHODS = ["hello", "heartbeat", "bye", "send_action", "home", "halt", "stream", "twin.reset",
-                   "twin.add_primitive", "twin.body_pose", "twin.__init__", "__class__", "", "describe\0", "nope"]
+                   "twin.call_world", "twin.world", "twin.__init__", "__class__", "", "describe\0", "nope"]
 
 
 def _fuzz_message(rng: np.random.Generator, index: int) -> list[bytes]:

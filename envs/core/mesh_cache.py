@@ -24,6 +24,11 @@ class MeshFiles:
     is_convex: bool
 
 
+def default_cache_dir() -> Path:
+    """``$MANIPSTACK_CACHE`` or ``~/.cache/manipstack``: where converted meshes and decompositions live."""
+    return Path(os.environ.get("MANIPSTACK_CACHE", Path.home() / ".cache" / "manipstack"))
+
+
 def load_trimesh(path: Path) -> trimesh.Trimesh:
     """Load a mesh file as one triangle mesh; raises an error naming the file if it is missing or broken."""
     path = Path(path)

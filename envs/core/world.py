@@ -21,7 +21,7 @@ import pybullet
 import pybullet_data
 from pybullet_utils import bullet_client
 
-from envs.core.mesh_cache import prepare_mesh
+from envs.core.mesh_cache import default_cache_dir, prepare_mesh
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,7 @@ class World:
         self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         self.cid = self.client._client
         self.time_step = float(time_step)
-        self.cache_dir = Path(
-            cache_dir or os.environ.get("MANIPSTACK_CACHE", Path.home() / ".cache" / "manipstack")
-        )
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self.solver_iterations = int(solver_iterations)
         self.client.setPhysicsEngineParameter(

@@ -9,6 +9,7 @@ dies or hangs; a second thread receives camera frames from the stream socket, so
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -20,11 +21,14 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from envs.core.camera import Intrinsics
+from envs.core.mesh_cache import default_cache_dir
 from envs.robots.base import Feature, Robot, RobotNotConnectedError
 from envs.robots.real.keys import ClientKeys, load_client_keys
 from envs.robots.real.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    REMOTE_WORLD_ATTRIBUTES,
+    REMOTE_WORLD_METHODS,
     BridgeAuthError,
     BridgeError,
     BridgeTimeoutError,
@@ -74,41 +78,33 @@ class RemoteCamera:
         return self.robot._wait_frame(self.name, newer_than=self.robot._frame_seq(self.name))
 
 
-class TwinProxy:
-    """Scene operations on a digital-twin server (``--backend sim``); data in, data out."""
+class RemoteWorld:
+    """The digital twin's :class:`~envs.core.world.World`, driven over the bridge (``--backend sim`` servers).
+
+    It offers the World methods in :data:`~envs.robots.real.sim_twin.REMOTE_WORLD_METHODS` with the same
+    signatures, units and frames, and the attributes in ``REMOTE_WORLD_ATTRIBUTES``, so task code and
+    :class:`~envs.core.camera.SimCamera` run against it unchanged. Mesh and URDF paths are opened by the
+    server: run it on the same machine or a shared filesystem when a task loads files.
+    """
 
     def __init__(self, robot: BridgeRobot) -> None:
         self._robot = robot
-
-    def _call(self, operation: str, timeout_s: float | None = None, **params: Any) -> Any:
-        return self._robot._call(f"twin.{operation}", timeout_s=timeout_s, **params)
+        self.cache_dir = default_cache_dir()
 
     def reset(self) -> None:
-        """Rebuild the twin's workcell from scratch (fresh physics, robot at home, no objects)."""
-        self._call("reset", timeout_s=max(self._robot.timeout_s, 30.0))
+        """Empty the twin's workcell: table plane and arm (at home, gripper open) only."""
+        self._robot._call("twin.reset", timeout_s=max(self._robot.timeout_s, 30.0))
 
-    def add_primitive(
-        self, name: str, shape: str, size: Any, position: Any, quat_xyzw: Any = (0.0, 0.0, 0.0, 1.0),
-        mass: float = 0.1, friction: float = 0.8, color: Any = (0.7, 0.7, 0.7, 1.0),
-    ) -> None:
-        """Add a box / cylinder / sphere: ``size`` (3,) m, ``position`` (3,) m world frame, ``mass`` kg."""
-        self._call("add_primitive", name=name, shape=shape, size=np.asarray(size, float),
-                   position=np.asarray(position, float), quat_xyzw=np.asarray(quat_xyzw, float),
-                   mass=float(mass), friction=float(friction), color=np.asarray(color, float))
+    def _call_world(self, attribute: str, *args: Any, **kwargs: Any) -> Any:
+        return self._robot._call("twin.call_world", timeout_s=max(self._robot.timeout_s, 30.0),
+                                 attribute=attribute, args=list(args), kwargs=kwargs)
 
-    def remove_body(self, name: str) -> None:
-        self._call("remove_body", name=name)
-
-    def body_pose(self, name: str) -> np.ndarray:
-        """Pose ``[x, y, z, qx, qy, qz, qw]`` (7,) of a body, m, world frame."""
-        return np.asarray(self._call("body_pose", name=name))
-
-    def body_names(self) -> list[str]:
-        return list(self._call("body_names"))
-
-    def step_until_static(self, max_time_s: float = 2.0) -> bool:
-        return bool(self._call("step_until_static", timeout_s=max(self._robot.timeout_s, 30.0),
-                               max_time_s=float(max_time_s)))
+    def __getattr__(self, name: str) -> Any:
+        if name in REMOTE_WORLD_METHODS:
+            return functools.partial(self._call_world, name)
+        if name in REMOTE_WORLD_ATTRIBUTES:
+            return self._call_world(name)
+        raise AttributeError(f"{name!r} is not a World method or attribute available on the twin")
 
 
 class BridgeRobot(Robot):
@@ -143,7 +139,7 @@ class BridgeRobot(Robot):
         self.stream = stream
         self.frame_timeout_s = float(frame_timeout_s)
         self._heartbeat_period_s = heartbeat_period_s
-        self.twin = TwinProxy(self)
+        self.twin = RemoteWorld(self)
         self._context: zmq.Context | None = None
         self._socket: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None

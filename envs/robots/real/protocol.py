@@ -113,3 +113,14 @@ def decode(data: bytes) -> Any:
 def error_reply(request_id: int | None, err: BaseException) -> dict[str, Any]:
     """Reply map reporting ``err`` to the caller of request ``request_id``."""
     return {"id": request_id, "ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
+
+
+REMOTE_WORLD_METHODS = frozenset({
+    "add_mesh", "add_urdf", "add_primitive", "set_dynamics", "set_color", "enable_sleeping", "wake_up",
+    "set_visible", "remove_body", "has_body", "body_pose", "set_body_pose", "body_velocity", "aabb",
+    "contact_points", "step", "step_until_static", "render",
+})
+"""World methods a client may run on the twin: scene building, queries, stepping and rendering."""
+
+REMOTE_WORLD_ATTRIBUTES = frozenset({"body_names", "sim_time", "time_step"})
+"""World attributes a client may read."""

@@ -1,31 +1,36 @@
-"""The simulated Panda as a digital twin: a World, a SimPanda and a camera that the bridge server can own.
+"""The simulated Panda as a digital twin: a :class:`SimWorkcell` plus cameras, owned by the bridge server.
 
-The twin's scene operations (:data:`SCENE_METHODS`) take plain data only (names, sizes, poses), so a
-remote client can build and inspect a scene without being able to run code on the server.
+A remote client drives the twin's arm through the robot contract and its scene through
+:meth:`SimTwin.reset` and :meth:`SimTwin.call_world`, which runs one of the :class:`World` methods named in
+:data:`REMOTE_WORLD_METHODS` (or reads one of :data:`REMOTE_WORLD_ATTRIBUTES`) on plain data: names,
+numbers, arrays and file paths on the server. No other code can be reached. With both on one machine (or
+a shared filesystem), a task runs unchanged against the twin (see ``envs.robots.real.client.RemoteWorld``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.poses import pose_to_pose7
-from envs.core.world import World
-from envs.robots.sim.panda import SimPanda, SimPandaConfig
+from envs.robots.real.protocol import REMOTE_WORLD_ATTRIBUTES, REMOTE_WORLD_METHODS
+from envs.robots.sim.panda import SimPandaConfig
+from envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
 
-SCENE_METHODS = ("reset", "add_primitive", "remove_body", "body_pose", "body_names", "step_until_static")
+SCENE_METHODS = ("reset", "call_world")
 """Twin methods a bridge client may call remotely."""
-
 
 @dataclass(frozen=True)
 class SimTwinConfig:
     """Simulated workcell served by ``manipstack bridge serve --backend sim``."""
 
     time_step: float = 1.0 / 240.0
-    """Physics step in s."""
+    """Physics step in s (match the task's, for results identical to an in-process run)."""
+    solver_iterations: int = 50
+    """Constraint-solver iterations per physics step (match the task's, for identical results)."""
     camera: bool = True
     """Add a top-down RGB-D camera named ``top`` (streamed by the bridge, not part of arm observations)."""
     camera_width: int = 320
@@ -45,22 +50,13 @@ class SimTwinConfig:
 
 
 class SimTwin:
-    """A world with a table plane, a Panda (``robot``, not yet connected) and optional cameras."""
+    """A simulated workcell (``world``, ``robot``) with optional cameras, remote-controllable by data only."""
 
     def __init__(self, config: SimTwinConfig | None = None, panda: SimPandaConfig | None = None) -> None:
-        self.config = config or SimTwinConfig()
-        self.panda_config = panda or SimPandaConfig()
-        self.world: World
-        self.robot: SimPanda
+        self.config = cfg = config or SimTwinConfig()
+        self.cell = SimWorkcell(SimWorkcellConfig(cfg.time_step, cfg.solver_iterations, panda or SimPandaConfig()))
+        self.world, self.robot = self.cell.world, self.cell.robot
         self.cameras: dict[str, SimCamera] = {}
-        self._build()
-
-    def _build(self) -> None:
-        cfg = self.config
-        self.world = World(time_step=cfg.time_step)
-        self.world.add_plane()
-        self.robot = SimPanda(self.world, self.panda_config)
-        self.cameras = {}
         if cfg.camera:
             intrinsics = Intrinsics.from_fov(cfg.camera_width, cfg.camera_height, cfg.camera_fov_deg)
             pose = look_at(np.array(cfg.camera_eye), np.zeros(3), up=np.array([1.0, 0.0, 0.0]))
@@ -68,44 +64,24 @@ class SimTwin:
 
     def close(self) -> None:
         """Release the physics clients; safe to call more than once."""
-        self.robot.disconnect()
-        self.world.close()
+        self.cell.close()
 
     # -------------------------------------------------------------- scene operations (remote-callable)
     def reset(self) -> None:
-        """Rebuild the workcell from scratch (fresh physics client), as if just constructed; robot connected."""
-        self.close()
-        self._build()
-        self.robot.connect()
+        """Empty the workcell: only the table and the arm (at home, gripper open, connected) remain."""
+        self.cell.reset()
 
-    def add_primitive(
-        self,
-        name: str,
-        shape: str,
-        size: Sequence[float],
-        position: Sequence[float],
-        quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
-        mass: float = 0.1,
-        friction: float = 0.8,
-        color: Sequence[float] = (0.7, 0.7, 0.7, 1.0),
-    ) -> None:
-        """Add a box, cylinder or sphere (see :meth:`World.add_primitive`; sizes and positions in m, mass kg)."""
-        self.world.add_primitive(name, shape, size, position, quat_xyzw, mass=mass, friction=friction, color=color)
-
-    def remove_body(self, name: str) -> None:
-        if name == self.robot.name:
-            raise ValueError(f"the robot body {name!r} cannot be removed")
-        self.world.remove_body(name)
-
-    def body_pose(self, name: str) -> np.ndarray:
-        """Base pose ``[x, y, z, qx, qy, qz, qw]`` (7,) of a body, m, world frame."""
-        return pose_to_pose7(*self.world.body_pose(name))
-
-    def body_names(self) -> list[str]:
-        return self.world.body_names
-
-    def step_until_static(self, max_time_s: float = 2.0) -> bool:
-        """Advance physics until objects rest or ``max_time_s`` simulated s passed; True if they rest."""
-        if not 0 < max_time_s <= 30:
-            raise ValueError(f"max_time_s must be in (0, 30] s, got {max_time_s}")
-        return self.world.step_until_static(max_time=max_time_s)
+    def call_world(self, attribute: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> Any:
+        """Run ``world.<attribute>(*args, **kwargs)`` for a method in :data:`REMOTE_WORLD_METHODS`, or read an
+        attribute in :data:`REMOTE_WORLD_ATTRIBUTES` (no arguments)."""
+        args, kwargs = list(args), dict(kwargs or {})
+        if attribute in REMOTE_WORLD_ATTRIBUTES:
+            if args or kwargs:
+                raise ValueError(f"world.{attribute} is an attribute: it takes no arguments")
+            return getattr(self.world, attribute)
+        if attribute not in REMOTE_WORLD_METHODS:
+            raise ValueError(f"world.{attribute} cannot be called remotely; allowed: "
+                             f"{sorted(REMOTE_WORLD_METHODS | REMOTE_WORLD_ATTRIBUTES)}")
+        if attribute == "remove_body" and self.robot.name in (*args[:1], kwargs.get("name")):
+            raise ValueError(f"the robot body {self.robot.name!r} cannot be removed")
+        return getattr(self.world, attribute)(*args, **kwargs)
