@@ -1,11 +1,11 @@
-"""Robots behind one contract (``base.Robot``) and a factory that builds one by backend name."""
+"""Robots behind one contract (``base.Robot``); factories building a robot or a simulated workcell by name."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from envs.robots.base import Feature, Robot, RobotNotConnectedError
+from envs.robots.base import Feature, Robot, RobotNotConnectedError, Workcell
 
 _BACKENDS: dict[str, Callable[..., Robot]] = {}
 
@@ -51,4 +51,19 @@ def make_robot(backend: str, **kwargs: Any) -> Robot:
     return factory(**kwargs)
 
 
-__all__ = ["Feature", "Robot", "RobotNotConnectedError", "make_robot", "register_backend"]
+def make_workcell(backend: str = "sim", **kwargs: Any) -> Workcell:
+    """Build the workcell a simulated task runs in: in-process (``"sim"``, keyword arguments of
+    ``SimWorkcellConfig``) or a digital twin behind the driver bridge (``"bridge"``, keyword arguments of
+    ``BridgeRobot``: ``address``, ``keys``, ...)."""
+    if backend == "sim":
+        from envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
+
+        return SimWorkcell(SimWorkcellConfig(**kwargs))
+    if backend == "bridge":
+        from envs.robots.real.client import RemoteWorkcell
+
+        return RemoteWorkcell(**kwargs)
+    raise ValueError(f"unknown workcell backend {backend!r}; available: ['bridge', 'sim']")
+
+
+__all__ = ["Feature", "Robot", "RobotNotConnectedError", "Workcell", "make_robot", "make_workcell", "register_backend"]

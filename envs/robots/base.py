@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -174,6 +174,22 @@ class Robot(abc.ABC):
 
     @abc.abstractmethod
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class Workcell(Protocol):
+    """A simulated table with an arm that a task builds its scene in.
+
+    ``world`` is a :class:`~envs.core.world.World` (or the same methods served by a digital twin over the
+    driver bridge) and ``robot`` the arm in it, connected. :meth:`reset` empties the world to the table and
+    the arm at home; :meth:`close` releases both.
+    """
+
+    world: Any
+    robot: Robot
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 # ---------------------------------------------------------------------------- motion helpers

@@ -398,3 +398,22 @@ class BridgeRobot(Robot):
         """The server backend's homing motion (may take seconds)."""
         self._require_connected()
         self._call("home", timeout_s=max(self.timeout_s, 60.0))
+
+
+class RemoteWorkcell:
+    """A digital twin's workcell used from a client: ``robot`` is a connected :class:`BridgeRobot` (no camera
+    stream) and ``world`` its :class:`RemoteWorld`. Keyword arguments go to :class:`BridgeRobot`."""
+
+    def __init__(self, **bridge_kwargs: Any) -> None:
+        self.robot = BridgeRobot(**{"stream": False, **bridge_kwargs})
+        self.robot.connect()
+        self.world = self.robot.twin
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the twin to its table and arm (at home, gripper open)."""
+        self.world.reset()
+
+    def close(self) -> None:
+        """End the session (the server halts the arm); safe to call more than once."""
+        self.robot.disconnect()
