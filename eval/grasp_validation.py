@@ -203,7 +203,7 @@ class EvalGraspsConfig:
     split: str | None = None
     """Only objects of this split ('train' or 'test'); all if unset."""
     max_objects: int | None = None
-    """Validate at most this many objects (first in file order)."""
+    """Validate at most this many objects, evenly spaced over the (sorted) selection."""
     seed: int = 0
     """Seed of the perturbations."""
     hand_spec: Path = DEFAULT_HAND_SPEC
@@ -228,7 +228,8 @@ def evaluate(config: EvalGraspsConfig) -> dict[str, object]:
     with h5py.File(config.dataset, "r") as f:
         names = [n for n in f if f[n].attrs.get("complete", False)
                  and (config.split is None or f[n].attrs["split"] == config.split)]
-        names = names[: config.max_objects] if config.max_objects else names
+        if config.max_objects is not None and config.max_objects < len(names):
+            names = [names[i] for i in np.linspace(0, len(names) - 1, config.max_objects).round().astype(int)]
         for name in tqdm(names, desc="eval grasps", unit="obj"):
             group = f[name]
             vertices, faces, poses = group["vertices"][()], group["faces"][()], group["poses"][()]

@@ -4,7 +4,8 @@ Each object is a unit: DexGraspNet-style synthesis in batches of ``batch`` hands
 grasps pass physics validation (or ``max_batches`` batches were tried); every optimised grasp is kept with
 its label. Units run in-process (``--workers 1``), as tasks on a local Ray instance (``--workers W``) or on a
 cluster (``--ray-address ADDR``); failed tasks are retried, results are appended to the HDF5 file as they
-finish, and a rerun skips finished objects (a crash loses at most the units in flight).
+finish, and a rerun skips finished objects (a crash loses at most the units in flight) and re-applies the
+train/test split rule to them.
 
 HDF5 layout (one group per object, written whole, marked ``complete`` last)::
 
@@ -66,7 +67,8 @@ class GraspDataConfig:
     retries: int = 2
     """Times a failed object task is retried by Ray."""
     held_out_every: int = 5
-    """Every k-th object (index % k == k - 1) goes to the held-out 'test' split; 0 puts all in 'train'."""
+    """One object in k (a seeded random choice of round(n / k) objects) goes to the held-out 'test' split;
+    0 puts all in 'train'."""
     size_range: tuple[float, float] = (0.06, 0.10)
     """Range in m of the normalised objects' longest extent."""
     seed: int = 0
@@ -154,6 +156,12 @@ class GraspWriter:
         """Names of the finished objects."""
         return set(self.file)
 
+    def relabel_splits(self, splits: dict[str, str]) -> None:
+        """Set the ``split`` attribute of finished objects (the split is a function of the spec and seed)."""
+        for name in self.done & set(splits):
+            self.file[name].attrs["split"] = splits[name]
+        self.file.flush()
+
     def write(self, unit: dict) -> None:
         """Write one unit's group (arrays and attributes), mark it complete, flush to disk."""
         group = self.file.create_group(unit["name"])
@@ -195,8 +203,12 @@ def dataset_stats(path: Path) -> dict[str, object]:
     }
 
 
-def _splits(sources: list[ObjectSource], every: int) -> list[str]:
-    return ["test" if every and i % every == every - 1 else "train" for i in range(len(sources))]
+def object_splits(sources: list[ObjectSource], every: int, seed: int) -> list[str]:
+    """'train' or 'test' per object: round(n / every) objects drawn at random (seeded) are held out."""
+    if not every:
+        return ["train"] * len(sources)
+    held_out = set(np.random.default_rng(seed).permutation(len(sources))[: round(len(sources) / every)].tolist())
+    return ["test" if i in held_out else "train" for i in range(len(sources))]
 
 
 def unit_results(pending: list[tuple[ObjectSource, str]], config: GraspDataConfig):
@@ -230,7 +242,7 @@ def unit_results(pending: list[tuple[ObjectSource, str]], config: GraspDataConfi
 def build_dataset(config: GraspDataConfig) -> dict[str, object]:
     """Run the synthesis over every unfinished object; returns a summary (also written beside the file)."""
     sources = parse_object_spec(config.objects, config.seed)
-    splits = _splits(sources, config.held_out_every)
+    splits = object_splits(sources, config.held_out_every, config.seed)
     hand = _hand(str(config.hand_spec))
     writer = GraspWriter(config.out, {
         "hand": hand.spec["name"], "joint_names": json.dumps(hand.joint_names),
@@ -240,6 +252,7 @@ def build_dataset(config: GraspDataConfig) -> dict[str, object]:
     start = time.time()
     grasps = valid = failed = 0
     try:
+        writer.relabel_splits({s.name: sp for s, sp in zip(sources, splits)})
         pending = [(s, sp) for s, sp in zip(sources, splits) if s.name not in writer.done]
         print(f"[data grasps] {len(sources) - len(pending)} of {len(sources)} objects already done; "
               f"{len(pending)} to go with {config.workers} worker(s)", flush=True)
