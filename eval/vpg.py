@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import torch
 import tyro
 from tqdm import tqdm
 
+from envs.robots import Workcell
 from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
 from envs.tasks.push_grasp_primitives import PrimitiveConfig
 from eval.report import DemoSection, run_metadata
@@ -195,9 +197,15 @@ def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str
     return {**summary, "seed": seed}
 
 
-def make_env(config: dict[str, Any], eval_config: EvalVPGConfig) -> PushGraspEnv:
-    """The env a checkpoint was trained in, with the evaluation's object set and limits."""
-    env_dict = dict(config["env"])
+def make_env(config: dict[str, Any], eval_config: EvalVPGConfig, workcell: Workcell | None = None) -> PushGraspEnv:
+    """The env a checkpoint was trained in, with the evaluation's object set and limits; in ``workcell`` if
+    given (e.g. a digital twin behind the driver bridge), else in-process."""
+    known = {f.name for f in dataclasses.fields(PushGraspConfig)}
+    dropped = sorted(set(config["env"]) - known)
+    if dropped:
+        warnings.warn(f"checkpoint env settings {dropped} are not PushGraspConfig fields any more; ignored",
+                      stacklevel=2)
+    env_dict = {k: v for k, v in config["env"].items() if k in known}
     env_dict["primitives"] = PrimitiveConfig(**{k: tuple(v) if isinstance(v, list) else v
                                                 for k, v in env_dict["primitives"].items()})
     env_dict["workspace_center"] = tuple(env_dict["workspace_center"])
@@ -207,7 +215,7 @@ def make_env(config: dict[str, Any], eval_config: EvalVPGConfig) -> PushGraspEnv
         overrides["num_objects"] = eval_config.random
     if eval_config.max_actions is not None:
         overrides["max_actions"] = eval_config.max_actions
-    return PushGraspEnv(dataclasses.replace(env_config, **overrides), render_mode="rgb_array")
+    return PushGraspEnv(dataclasses.replace(env_config, **overrides), render_mode="rgb_array", workcell=workcell)
 
 
 def arrangements(config: EvalVPGConfig) -> list[tuple[str, dict[str, Any] | None]]:

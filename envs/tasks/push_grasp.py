@@ -37,8 +37,7 @@ from envs.core.camera import Intrinsics, SimCamera, look_at
 from envs.core.heightmap import Workspace, heightmap_from_frames
 from envs.core.mesh_cache import load_trimesh
 from envs.core.poses import euler_to_quat, quat_multiply
-from envs.core.world import World
-from envs.robots import make_robot
+from envs.robots import Workcell, make_workcell
 from envs.tasks import push_grasp_primitives as prim
 
 log = logging.getLogger(__name__)
@@ -106,8 +105,6 @@ class PushGraspConfig:
     """Physics constraint-solver iterations per step (speed vs. contact accuracy)."""
     settle_time: float = 3.0
     """Upper bound in simulated s on letting dropped objects come to rest at reset."""
-    robot_backend: str = "sim"
-    """Robot backend name for ``envs.robots.make_robot`` (it receives ``world=``)."""
     primitives: prim.PrimitiveConfig = field(default_factory=prim.PrimitiveConfig)
     """Push and grasp geometry."""
 
@@ -200,11 +197,22 @@ class PushGraspEnv(gym.Env):
     Observation: ``{"color": uint8 (H, W, 3), "height": float32 (H, W) m above the table}``.
     Action: ``[primitive (0 push, 1 grasp), rotation index, row, col]`` (``MultiDiscrete``).
     ``reset(options={"case": path})`` loads a JSON test case instead of a random drop.
+
+    The scene lives in a workcell (table + arm): by default an in-process PyBullet one built from the
+    config's physics settings; pass ``workcell=make_workcell("bridge", address=..., keys=...)`` to run the
+    same episode on a digital twin behind the driver bridge (its server started with the same
+    ``--twin.time-step`` and ``--twin.solver-iterations``). A workcell passed in stays open on ``close()``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, config: PushGraspConfig | None = None, render_mode: str | None = None, **overrides: Any):
+    def __init__(
+        self,
+        config: PushGraspConfig | None = None,
+        render_mode: str | None = None,
+        workcell: Workcell | None = None,
+        **overrides: Any,
+    ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         base = config or PushGraspConfig()
@@ -219,8 +227,11 @@ class PushGraspEnv(gym.Env):
                                  (size, size), np.float32),
         })
         self.action_space = spaces.MultiDiscrete([2, cfg.num_rotations, size, size])
-        self.world = World(time_step=cfg.time_step, solver_iterations=cfg.solver_iterations)
-        self.robot = make_robot(cfg.robot_backend, world=self.world)
+        self._owns_workcell = workcell is None
+        self.workcell = workcell or make_workcell(
+            "sim", time_step=cfg.time_step, solver_iterations=cfg.solver_iterations
+        )
+        self.world, self.robot = self.workcell.world, self.workcell.robot
         cx, cy = cfg.workspace_center
         half_fov = np.rad2deg(np.arctan((WORKSPACE_SIZE / 2 + 0.02) / cfg.camera_height))
         self.camera = SimCamera(
@@ -327,10 +338,7 @@ class PushGraspEnv(gym.Env):
         self.world.enable_sleeping(name)
 
     def _build_scene(self, specs: list[ObjectSpec], settle: bool) -> None:
-        self.world.reset_simulation()
-        self.world.add_plane()
-        self.robot.disconnect()
-        self.robot.connect()
+        self.workcell.reset()
         # Between actions the arm rests outside the overhead camera's view: skip drawing it (speed only).
         self.world.set_visible(self.robot.name, False)
         self._objects, self._specs = [], {}
@@ -463,6 +471,6 @@ class PushGraspEnv(gym.Env):
         return {n: self._specs[n] for n in self._objects}
 
     def close(self) -> None:
-        """Release the robot and the physics world; safe to call twice."""
-        self.robot.disconnect()
-        self.world.close()
+        """Release the workcell (robot and physics world) if this env built it; safe to call twice."""
+        if self._owns_workcell:
+            self.workcell.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -96,8 +97,11 @@ class RemoteWorld:
         self._robot._call("twin.reset", timeout_s=max(self._robot.timeout_s, 30.0))
 
     def _call_world(self, attribute: str, *args: Any, **kwargs: Any) -> Any:
-        return self._robot._call("twin.call_world", timeout_s=max(self._robot.timeout_s, 30.0),
-                                 attribute=attribute, args=list(args), kwargs=kwargs)
+        def plain(value: Any) -> Any:  # file paths travel as strings
+            return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+        return self._robot._call("twin.call_world", timeout_s=max(self._robot.timeout_s, 30.0), attribute=attribute,
+                                 args=[plain(a) for a in args], kwargs={k: plain(v) for k, v in kwargs.items()})
 
     def __getattr__(self, name: str) -> Any:
         if name in REMOTE_WORLD_METHODS:
@@ -250,6 +254,7 @@ class BridgeRobot(Robot):
                 raise BridgeError(f"server speaks bridge protocol {description.get('protocol')}, "
                                   f"this client {PROTOCOL_VERSION}: update one side")
             self._description = description
+            self.name = str(description["name"])  # the served robot's name (its body name on a digital twin)
             self.cameras = {
                 name: RemoteCamera(self, name, Intrinsics(cam["intrinsics"][0, 0], cam["intrinsics"][1, 1],
                                                           cam["intrinsics"][0, 2], cam["intrinsics"][1, 2],
