@@ -50,21 +50,24 @@ class BenchGraspsConfig:
 
 
 def time_fk(batch: int, repeats: int, seed: int) -> dict[str, float]:
-    """Median and min wall time in ms of one batched FK (links + contact candidates) of ``batch`` random hands."""
+    """Wall times in ms (median and min) of batched FK of ``batch`` random hands: link frames only, and link
+    frames + world-frame contact candidates. Uses torch's default intra-op threads."""
     hand = HandModel(DEFAULT_SPEC)
     g = torch.Generator().manual_seed(seed)
     rot = torch.linalg.qr(torch.randn(batch, 3, 3, generator=g)).Q
     joints = hand.lower + (hand.upper - hand.lower) * torch.rand(batch, hand.num_joints, generator=g)
     poses = torch.cat([0.1 * torch.randn(batch, 3, generator=g), matrix_to_rot6d(rot), joints], dim=-1)
-    times = []
+    fk, fk_contacts = [], []
     with torch.no_grad():
         for _ in range(repeats + 3):
             start = time.perf_counter()
-            hand.contact_candidates(hand.forward(poses))
-            times.append(1000 * (time.perf_counter() - start))
-    times = times[3:]
-    return {"fk_batch": batch, "fk_ms_median": float(np.median(times)), "fk_ms_min": float(np.min(times)),
-            "torch_threads": torch.get_num_threads()}
+            state = hand.forward(poses)
+            fk.append(1000 * (time.perf_counter() - start))
+            hand.contact_candidates(state)
+            fk_contacts.append(1000 * (time.perf_counter() - start))
+    fk, fk_contacts = fk[3:], fk_contacts[3:]
+    return {"fk_batch": batch, "fk_ms_median": float(np.median(fk)), "fk_ms_min": float(np.min(fk)),
+            "fk_contacts_ms_median": float(np.median(fk_contacts)), "torch_threads": torch.get_num_threads()}
 
 
 def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
@@ -102,10 +105,11 @@ def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     config = tyro.cli(BenchGraspsConfig, args=argv)
-    torch.set_num_threads(1)
     fk = time_fk(config.fk_batch, config.fk_repeats, config.seed)
-    print(f"[bench grasps] FK of {fk['fk_batch']} hands: median {fk['fk_ms_median']:.2f} ms "
-          f"(min {fk['fk_ms_min']:.2f} ms, 1 torch thread)", flush=True)
+    print(f"[bench grasps] FK of {fk['fk_batch']} hands: median {fk['fk_ms_median']:.2f} ms (min {fk['fk_ms_min']:.2f} "
+          f"ms; with contact candidates {fk['fk_contacts_ms_median']:.2f} ms; {fk['torch_threads']} torch threads)",
+          flush=True)
+    torch.set_num_threads(1)  # the scaling runs use one thread per worker, like the data command
     scaling = time_scaling(config)
     parallel_s = scaling[f"ray_{config.workers}_workers_s"]
     print(f"[bench grasps] {scaling['units']} units: 1 worker {scaling['serial_s']:.1f} s, {config.workers} Ray "
