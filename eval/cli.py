@@ -13,12 +13,16 @@ import sys
 # group -> name -> (module, one-line summary)
 COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "demo": {"": ("eval.report", "run every capability at demo size and write reports/demo/index.html")},
-    "train": {},
+    "train": {
+        "vpg": ("train.vpg", "train VPG push-grasp Q-networks (or the grasping-only / reactive baselines)"),
+    },
     "eval": {
+        "vpg": ("eval.vpg", "evaluate VPG checkpoints on random clutter or test cases; metrics.json, GIF, Q maps"),
         "grasps": ("eval.grasp_validation", "re-validate a grasp dataset in PyBullet; metrics.json (+ --perturb)"),
     },
     "bench": {
         "sim": ("eval.bench.sim_speed", "physics step and render rates; World wrapper overhead"),
+        "vpg": ("eval.bench.vpg", "VPG Q-map forward and env-step times; the paper's DenseNet towers as a ratio"),
         "bridge": ("eval.bench.bridge", "driver-bridge latency (commands, RGB-D frames) vs in-process; soak"),
         "grasps": ("eval.bench.grasps", "grasp synthesis: 1 worker vs Ray workers; batched hand FK time"),
     },
