@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -42,3 +43,19 @@ def test_report_renders_sections_and_provenance(tmp_path):
     assert "scripted Panda pick" in index.read_text()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["seed"] == 1 and "git_commit" in metrics and "command" in metrics
+
+
+@pytest.mark.parametrize(
+    "module_name", sorted({module for names in cli.COMMANDS.values() for module, _ in names.values()})
+)
+def test_every_command_module_has_main_and_help(module_name, capsys):
+    module = importlib.import_module(module_name)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    assert len(capsys.readouterr().out) > 100
+
+
+def test_train_eval_and_bench_cover_every_capability():
+    assert {"vpg"} <= set(cli.COMMANDS["train"]) and {"vpg", "grasps"} <= set(cli.COMMANDS["eval"])
+    assert {"sim", "vpg", "bridge", "grasps"} <= set(cli.COMMANDS["bench"])
