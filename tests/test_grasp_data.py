@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -54,6 +56,28 @@ def test_writer_resumes_after_crash(tmp_path, monkeypatch):
         assert [f[n].attrs["split"] for n in names].count("test") == 2
         assert list(f["proc_box_0000"]["failure"].asstr()[()]) == ["", "penetration", ""]
     assert summary["objects_done"] == 6
+
+
+def test_top_up_redoes_only_objects_short_of_valid_grasps(tmp_path, monkeypatch):
+    out = tmp_path / "grasps.h5"
+    monkeypatch.setattr(grasp_data, "synthesize_object", _fake_unit)  # 2 valid grasps per object
+    config = grasp_data.GraspDataConfig(out=out, objects="procedural:3", grasps_per_object=2)
+    grasp_data.build_dataset(config)
+    with h5py.File(out, "a") as f:
+        f["proc_box_0000"]["valid"][...] = [True, False, False]  # now short of 2 valid grasps
+    calls: list[str] = []
+
+    def counting_unit(source, split, config):
+        calls.append(source.name)
+        return _fake_unit(source, split, config)
+
+    monkeypatch.setattr(grasp_data, "synthesize_object", counting_unit)
+    grasp_data.build_dataset(config)
+    assert calls == []  # without --top-up a finished object stays as it is
+    grasp_data.build_dataset(dataclasses.replace(config, top_up=True))
+    assert calls == ["proc_box_0000"]
+    with h5py.File(out, "r") as f:
+        assert int(np.sum(f["proc_box_0000"]["valid"][()])) == 2 and len(f) == 3
 
 
 def test_object_spec_parsing_and_normalisation(tmp_path):

@@ -60,6 +60,9 @@ class GraspDataConfig:
     """Hands optimised together in one batch."""
     max_batches: int = 6
     """Most batches tried per object."""
+    top_up: bool = False
+    """Also redo finished objects holding fewer valid grasps than --grasps-per-object, with this run's
+    --max-batches (synthesis is seeded per object, so the first batches repeat exactly); their groups are replaced."""
     workers: int = 1
     """Parallel workers: 1 runs in-process; more start a local Ray instance with that many CPUs."""
     ray_address: str | None = None
@@ -156,6 +159,10 @@ class GraspWriter:
         """Names of the finished objects."""
         return set(self.file)
 
+    def valid_count(self, name: str) -> int:
+        """Valid grasps stored for a finished object."""
+        return int(np.asarray(self.file[name]["valid"]).sum())
+
     def relabel_splits(self, splits: dict[str, str]) -> None:
         """Set the ``split`` attribute of finished objects (the split is a function of the spec and seed)."""
         for name in self.done & set(splits):
@@ -163,7 +170,10 @@ class GraspWriter:
         self.file.flush()
 
     def write(self, unit: dict) -> None:
-        """Write one unit's group (arrays and attributes), mark it complete, flush to disk."""
+        """Write one unit's group (arrays and attributes), mark it complete, flush to disk; replaces a group
+        of the same name (a top-up)."""
+        if unit["name"] in self.file:
+            del self.file[unit["name"]]
         group = self.file.create_group(unit["name"])
         for key, value in unit["arrays"].items():
             if value.dtype == object:
@@ -253,7 +263,9 @@ def build_dataset(config: GraspDataConfig) -> dict[str, object]:
     grasps = valid = failed = 0
     try:
         writer.relabel_splits({s.name: sp for s, sp in zip(sources, splits)})
-        pending = [(s, sp) for s, sp in zip(sources, splits) if s.name not in writer.done]
+        done = writer.done
+        pending = [(s, sp) for s, sp in zip(sources, splits) if s.name not in done
+                   or (config.top_up and writer.valid_count(s.name) < config.grasps_per_object)]
         print(f"[data grasps] {len(sources) - len(pending)} of {len(sources)} objects already done; "
               f"{len(pending)} to go with {config.workers} worker(s)", flush=True)
         bar = tqdm(total=len(pending), unit="obj", desc="grasps", dynamic_ncols=True)
