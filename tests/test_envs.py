@@ -66,3 +66,17 @@ def test_every_env_id_is_namespaced_and_registered():
     for env_id in envs.ENV_IDS:
         assert env_id.startswith("manipstack/") and env_id.endswith("-v0")
         assert env_id in gym.registry
+
+
+@pytest.mark.parametrize("env_id", envs.ENV_IDS)
+def test_envs_run_side_by_side_in_subprocesses(env_id):
+    """One physics client per env: two async copies reset and step independently (SubprocVecEnv-style)."""
+    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", **TOY_KWARGS.get(env_id, {}))
+    try:
+        vec.action_space.seed(0)
+        obs, _ = vec.reset(seed=[1, 2])
+        obs, rewards, *_ = vec.step(vec.action_space.sample())
+        assert len(rewards) == 2
+        assert all(np.shape(v)[0] == 2 for v in (obs.values() if isinstance(obs, dict) else [obs]))
+    finally:
+        vec.close()
