@@ -21,8 +21,8 @@ import pytest
 import zmq
 
 from envs.core.poses import euler_to_quat, quat_multiply
-from envs.robots import Feature, Robot, make_robot
-from envs.robots.base import close_gripper, move_to_pose, open_gripper
+from envs.robots import Robot, make_robot
+from envs.robots.base import RobotWrapper, close_gripper, move_to_pose, open_gripper
 from envs.robots.real.client import BridgeRobot
 from envs.robots.real.keys import generate_keys, load_client_keys
 from envs.robots.real.protocol import BridgeAuthError, BridgeTimeoutError, ProtocolError, SessionError, decode, encode
@@ -108,34 +108,15 @@ def test_missing_keys_fail_clearly(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- identity with the in-process sim
-class RecordingRobot(Robot):
-    """Passes everything to ``inner`` and records each applied action."""
+class RecordingRobot(RobotWrapper):
+    """Passes everything to ``inner`` and records each applied action; the inner robot's owner disconnects it."""
 
     def __init__(self, inner: Robot) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.applied: list[dict[str, np.ndarray]] = []
 
-    @property
-    def observation_features(self) -> dict[str, Feature]:
-        return self.inner.observation_features
-
-    @property
-    def action_features(self) -> dict[str, Feature]:
-        return self.inner.action_features
-
-    @property
-    def gripper_max_width(self) -> float:
-        return self.inner.gripper_max_width
-
-    def _connect(self) -> None:
-        self.inner.connect()
-
     def _disconnect(self) -> None:
-        """The inner robot's owner disconnects it."""
-
-    def _get_observation(self) -> dict[str, np.ndarray]:
-        return self.inner.get_observation()
+        """Left to the inner robot's owner."""
 
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         applied = self.inner.send_action(action)

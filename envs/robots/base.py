@@ -176,6 +176,46 @@ class Robot(abc.ABC):
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
+class RobotWrapper(Robot):
+    """A robot that forwards the whole contract to ``inner`` (connected and disconnected with it); a subclass
+    overrides only what it changes, e.g. checking actions (safety) or watching them (recording)."""
+
+    def __init__(self, inner: Robot) -> None:
+        super().__init__()
+        self.inner = inner
+        self.name = inner.name
+        self.control_period_s = inner.control_period_s
+        self.cameras = inner.cameras
+
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        return self.inner.observation_features
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        return self.inner.action_features
+
+    @property
+    def home_joints(self) -> np.ndarray:
+        return self.inner.home_joints
+
+    @property
+    def gripper_max_width(self) -> float:
+        return self.inner.gripper_max_width
+
+    def _connect(self) -> None:
+        self.inner.connect()
+
+    def _disconnect(self) -> None:
+        self.inner.disconnect()
+
+    def _get_observation(self) -> dict[str, np.ndarray]:
+        return self.inner.get_observation()
+
+    def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.inner.send_action(action)
+
+
 class Workcell(Protocol):
     """A simulated table with an arm that a task builds its scene in.
 

@@ -83,6 +83,24 @@ def preprocess(color: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
     return torch.cat([rgb, (height.float() / HEIGHT_SCALE).unsqueeze(1)], dim=1)
 
 
+def rotate_inputs(inputs: torch.Tensor, angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int, int]:
+    """Pad each input (B, C, H, W) to P x P and rotate it by each of its angles (B, K) rad.
+
+    Returns:
+        rotated inputs (B*K, C, P, P), the flat angles (B*K,), P, and the (top, left) offset of the
+        H x W heightmap inside the padded square.
+    """
+    B, C, H, W = inputs.shape
+    K = angles.shape[1]
+    P = padded_size(H, W)
+    top, left = (P - H) // 2, (P - W) // 2
+    padded = F.pad(inputs, (left, P - W - left, top, P - H - top))  # (B, C, P, P)
+    repeated = padded.unsqueeze(1).expand(B, K, C, P, P).reshape(B * K, C, P, P)
+    flat_angles = angles.reshape(B * K)
+    rotated = F.grid_sample(repeated, rotation_grids(flat_angles, P), mode="nearest", align_corners=False)
+    return rotated, flat_angles, P, top, left
+
+
 def q_maps(net: QNet, inputs: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """Q maps of both primitives for each input at each of its angles.
 
@@ -95,14 +113,9 @@ def q_maps(net: QNet, inputs: torch.Tensor, angles: torch.Tensor) -> torch.Tenso
         (B, K, 2, H, W) Q values; ``[b, k, p, row, col]`` = Q of primitive p at angle ``angles[b, k]``,
         executed at heightmap pixel (row, col).
     """
-    B, C, H, W = inputs.shape
+    B, _, H, W = inputs.shape
     K = angles.shape[1]
-    P = padded_size(H, W)
-    top, left = (P - H) // 2, (P - W) // 2
-    padded = F.pad(inputs, (left, P - W - left, top, P - H - top))  # (B, C, P, P)
-    repeated = padded.unsqueeze(1).expand(B, K, C, P, P).reshape(B * K, C, P, P)
-    flat_angles = angles.reshape(B * K)
-    rotated = F.grid_sample(repeated, rotation_grids(flat_angles, P), mode="nearest", align_corners=False)
+    rotated, flat_angles, P, top, left = rotate_inputs(inputs, angles)
     q = net(rotated)  # (B*K, 2, P/4, P/4) in rotated frames
     # each heightmap pixel centre p (normalised, padded frame) sits at Rot(-angle) p in the rotated frame
     x = ((left + torch.arange(W, device=inputs.device) + 0.5) / P * 2 - 1).view(1, 1, W)
@@ -133,15 +146,10 @@ def q_at_pixels(
     Returns:
         (B, K, 2) Q values (push, grasp).
     """
-    B, C, H, W = inputs.shape
+    B = inputs.shape[0]
     K = angles.shape[1]
-    P = padded_size(H, W)
+    rotated, flat_angles, P, top, left = rotate_inputs(inputs, angles)
     crop = min(crop, P)
-    top, left = (P - H) // 2, (P - W) // 2
-    padded = F.pad(inputs, (left, P - W - left, top, P - H - top))  # (B, C, P, P)
-    repeated = padded.unsqueeze(1).expand(B, K, C, P, P).reshape(B * K, C, P, P)
-    flat_angles = angles.reshape(B * K)
-    rotated = F.grid_sample(repeated, rotation_grids(flat_angles, P), mode="nearest", align_corners=False)
     # normalised position of each pixel centre in the padded frame, then in the rotated frame: Rot(-angle) p
     x = ((left + cols.float() + 0.5) / P * 2 - 1).repeat_interleave(K)  # (B*K,)
     y = ((top + rows.float() + 0.5) / P * 2 - 1).repeat_interleave(K)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from envs.core.poses import rotation_angle_between
-from envs.robots.base import Feature, Robot
+from envs.robots.base import Feature, Robot, RobotWrapper
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Watchdog:
         return (self._clock() if now is None else now) - self._last_fed > self.timeout_s
 
 
-class SafetyLayer(Robot):
+class SafetyLayer(RobotWrapper):
     """A backend wrapped so that every action is checked, clamped or refused, and logged.
 
     Checks, in order, for each ``send_action``: keys, shapes and finiteness (``ValueError``); joint
@@ -136,12 +136,9 @@ class SafetyLayer(Robot):
     """
 
     def __init__(self, backend: Robot, config: SafetyConfig | None = None) -> None:
-        super().__init__()
-        self.backend = backend
+        super().__init__(backend)
         self.config = config or SafetyConfig()
         self.name = f"safe-{backend.name}"
-        self.control_period_s = backend.control_period_s
-        self.cameras = backend.cameras
         self.clamp_events: deque[ClampEvent] = deque(maxlen=1000)
         self.clamp_count = 0
         self._previous_target: np.ndarray | None = None
@@ -150,25 +147,18 @@ class SafetyLayer(Robot):
         self._joint_lo = np.asarray(self.config.joint_lower, float)
         self._joint_hi = np.asarray(self.config.joint_upper, float)
 
-    # -------------------------------------------------------------- contract passthrough
     @property
-    def observation_features(self) -> dict[str, Feature]:
-        return self.backend.observation_features
+    def backend(self) -> Robot:
+        """The protected robot (the wrapper's ``inner``)."""
+        return self.inner
 
+    # -------------------------------------------------------------- contract passthrough
     @property
     def action_features(self) -> dict[str, Feature]:
         features = dict(self.backend.action_features)
         if not self.config.allow_joint_commands:
             features.pop("joints.pos", None)
         return features
-
-    @property
-    def home_joints(self) -> np.ndarray:
-        return self.backend.home_joints
-
-    @property
-    def gripper_max_width(self) -> float:
-        return self.backend.gripper_max_width
 
     def _connect(self) -> None:
         self.backend.connect()
@@ -179,12 +169,6 @@ class SafetyLayer(Robot):
                 f"joints of shape {joints_shape}"
             )
         self._previous_target = None
-
-    def _disconnect(self) -> None:
-        self.backend.disconnect()
-
-    def _get_observation(self) -> dict[str, np.ndarray]:
-        return self.backend.get_observation()
 
     def home(self) -> None:
         """The backend's own homing motion (a configured, known-safe trajectory)."""
