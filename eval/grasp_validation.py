@@ -16,9 +16,7 @@ size (translation MM mm along a random direction, rotation DEG deg about a rando
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ import tyro
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
+from envs.core.mesh_cache import cache_trimesh
 from envs.core.poses import matrix_to_quat
 from envs.core.world import World
 from envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand, SimHandConfig
@@ -97,14 +96,7 @@ class GraspValidator:
         self.world = World(time_step=self.config.time_step, gravity=0.0,
                            solver_iterations=self.config.solver_iterations, cache_dir=cache_dir)
         mesh = trimesh.Trimesh(np.asarray(vertices, float), np.asarray(faces, np.int64), process=False)
-        data = mesh.export(file_type="obj")
-        folder = self.world.cache_dir / "grasp_objects"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{hashlib.sha256(data.encode()).hexdigest()[:20]}.obj"
-        if not path.is_file():
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(data)
-            os.replace(tmp, path)
+        path = cache_trimesh(mesh, self.world.cache_dir / "grasp_objects")
         volume = abs(mesh.volume) if mesh.is_watertight else mesh.convex_hull.volume
         self.mass = self.config.object_density * volume
         self.world.add_mesh("object", path, mass=self.mass, friction=self.config.object_friction,

@@ -21,15 +21,6 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: float = 10.0) -> Path:
     return path
 
 
-def write_mp4(frames: list[np.ndarray], path: Path, fps: float = 10.0) -> Path:
-    """Write uint8 (H, W, 3) frames as an H.264 MP4 (imageio-ffmpeg)."""
-    if not frames:
-        raise ValueError(f"no frames to write to {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
-    return path
-
-
 def save_panels(panels: list[tuple[str, np.ndarray]], path: Path, cmap: str = "viridis") -> Path:
     """Save images side by side with titles; 2-D arrays are drawn with ``cmap`` and a colour bar."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import imageio.v2 as imageio
 import numpy as np
 import torch
 import tyro
@@ -36,6 +35,7 @@ from tqdm import tqdm
 from envs.robots import Workcell
 from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
 from envs.tasks.push_grasp_primitives import PrimitiveConfig
+from eval.media import write_gif
 from eval.report import DemoSection, run_metadata
 from policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
 
@@ -192,7 +192,7 @@ def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str
         if media_dir is not None:
             frames.append(env.render())
     if media_dir is not None:
-        imageio.mimsave(media_dir / "episode.gif", frames, duration=0.5, loop=0)
+        write_gif(frames, media_dir / "episode.gif", fps=2.0)
     summary = summarize_episode(primitives, rewards, terminated, num_objects, info["objects_lost"] - lost_at_reset)
     return {**summary, "seed": seed}
 

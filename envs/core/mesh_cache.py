@@ -49,6 +49,16 @@ def _atomic_write(target: Path, write) -> None:
     os.replace(tmp, target)
 
 
+def cache_trimesh(mesh: trimesh.Trimesh, folder: Path) -> Path:
+    """Write a mesh made in code as ``folder/<content hash>.obj`` (once, atomically); returns the path."""
+    data = mesh.export(file_type="obj")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data.encode()).hexdigest()[:20]}.obj"
+    if not path.is_file():
+        _atomic_write(path, lambda tmp: tmp.write_text(data))
+    return path
+
+
 def prepare_mesh(path: Path, cache_dir: Path, decompose: bool, client) -> MeshFiles:
     """Convert ``path`` to cached OBJ files, running V-HACD for concave meshes when ``decompose``.
 

@@ -33,18 +33,6 @@ def pose_to_matrix(position: np.ndarray, quat_xyzw: np.ndarray) -> np.ndarray:
     return transform
 
 
-def matrix_to_pose(transform: np.ndarray) -> Pose:
-    """(position (3,) in m, quaternion (x, y, z, w)) from a 4x4 homogeneous transform."""
-    transform = np.asarray(transform, dtype=float)
-    return transform[:3, 3].copy(), matrix_to_quat(transform[:3, :3])
-
-
-def pose7_to_matrix(pose7: np.ndarray) -> np.ndarray:
-    """4x4 transform from a flat pose ``[x, y, z, qx, qy, qz, qw]``."""
-    pose7 = np.asarray(pose7, dtype=float)
-    return pose_to_matrix(pose7[:3], pose7[3:7])
-
-
 def pose_to_pose7(position: np.ndarray, quat_xyzw: np.ndarray) -> np.ndarray:
     """Flat pose ``[x, y, z, qx, qy, qz, qw]`` (7,) from position and quaternion."""
     return np.concatenate([np.asarray(position, dtype=float), np.asarray(quat_xyzw, dtype=float)])
@@ -80,7 +68,3 @@ def interpolate_poses(start: Pose, goal: Pose, num: int) -> list[Pose]:
     return [(start_pos + f * (goal_pos - start_pos), q) for f, q in zip(fractions, quats)]
 
 
-def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 transform to points (N, 3); returns (N, 3)."""
-    points = np.asarray(points, dtype=float)
-    return points @ transform[:3, :3].T + transform[:3, 3]

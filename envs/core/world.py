@@ -41,10 +41,6 @@ class JointInfo:
     max_velocity: float
     link_name: str
 
-    @property
-    def movable(self) -> bool:
-        return self.joint_type in (pybullet.JOINT_REVOLUTE, pybullet.JOINT_PRISMATIC)
-
 
 class World:
     """A PyBullet simulation owned by one env.
@@ -425,15 +421,6 @@ class World:
                 body, j, pybullet.POSITION_CONTROL, q, force=f, positionGain=position_gain, maxVelocity=max_velocity
             )
 
-    def set_joint_velocity_targets(
-        self, name: str, joints: Sequence[int], velocities: Sequence[float], forces: Sequence[float]
-    ) -> None:
-        """Velocity-control motors toward target velocities (rad/s|m/s) with max forces."""
-        self.client.setJointMotorControlArray(
-            self.body_id(name), list(joints), pybullet.VELOCITY_CONTROL,
-            targetVelocities=list(velocities), forces=list(forces),
-        )
-
     def link_pose(self, name: str, link: int) -> tuple[np.ndarray, np.ndarray]:
         """World pose of a link frame: (position (3,) m, quaternion (x, y, z, w))."""
         state = self.client.getLinkState(self.body_id(name), link, computeForwardKinematics=True)
@@ -464,15 +451,6 @@ class World:
             self.client.calculateInverseKinematics(self.body_id(name), link, position, quat_xyzw, **kwargs)
         )
 
-    def create_fixed_constraint(
-        self, parent: str, parent_link: int, child: str, child_frame_position: Sequence[float] = (0, 0, 0)
-    ) -> int:
-        """Weld ``child``'s base to a parent link (kept at the current relative pose); returns its id."""
-        return self.client.createConstraint(
-            self.body_id(parent), parent_link, self.body_id(child), -1, pybullet.JOINT_FIXED,
-            (0, 0, 0), (0, 0, 0), child_frame_position,
-        )
-
     def create_world_constraint(
         self, child: str, position: Sequence[float], quat_xyzw: Sequence[float], max_force: float
     ) -> int:
@@ -496,9 +474,6 @@ class World:
         """Set a body's base velocity: linear (3,) m/s, angular (3,) rad/s, world frame."""
         self.client.resetBaseVelocity(self.body_id(name), list(linear), list(angular))
 
-    def remove_constraint(self, constraint_id: int) -> None:
-        self.client.removeConstraint(constraint_id)
-
     # ------------------------------------------------------------------ rendering
     def render(
         self, view_matrix: Sequence[float], projection_matrix: Sequence[float], width: int, height: int,
@@ -519,10 +494,3 @@ class World:
         depth_buffer = np.asarray(depth, dtype=np.float32).reshape(height, width)
         seg_out = np.asarray(seg, dtype=np.int32).reshape(height, width) if segmentation else None
         return rgb, depth_buffer, seg_out
-
-    def body_name_of(self, body_id: int) -> str | None:
-        """Name of the body with this PyBullet id, or None."""
-        for name, i in self._bodies.items():
-            if i == body_id:
-                return name
-        return None

@@ -85,19 +85,11 @@ class SimHand:
         self.world.reset_joints(self.name, self.joint_ids, joints_rad)
         self.set_joint_targets(joints_rad)
 
-    def set_wrist_target(self, position: Sequence[float], quat_xyzw: Sequence[float]) -> None:
-        """Drive the wrist toward a pose (m, (x, y, z, w)) through its constraint."""
-        self.world.move_world_constraint(self._constraint, position, quat_xyzw, self.config.wrist_max_force)
-
     def set_joint_targets(self, joints_rad: Sequence[float]) -> None:
         """PD targets (J,) rad for the finger joints, each motor limited to ``joint_max_torque``."""
         joints_rad = self._check_joints(joints_rad)
         self.world.set_joint_targets(self.name, self.joint_ids, joints_rad, [self.config.joint_max_torque]
                                      * self.num_joints, position_gain=self.config.position_gain)
-
-    def joint_positions(self) -> np.ndarray:
-        """Finger joint angles (J,), rad."""
-        return self.world.joint_states(self.name, self.joint_ids)[0]
 
     def _check_joints(self, joints_rad: Sequence[float]) -> np.ndarray:
         joints = np.asarray(joints_rad, dtype=float)
