@@ -248,33 +248,52 @@ def move_to_pose(
     position_tol_m: float = 0.001,
     angle_tol_rad: float = np.deg2rad(0.5),
     settle_periods: int = 40,
+    stop_force_n: float | None = None,
 ) -> bool:
     """Move the TCP along a straight Cartesian line to a target pose.
 
     Waypoints are spaced at most ``max_step_m`` (m) and ``max_step_rad`` (rad) apart, one per control
     period; then the goal is held for up to ``settle_periods`` periods until within tolerance.
 
+    With ``stop_force_n`` the move is *guarded*: once the wrist force (the ``wrench`` observation)
+    differs from its value at the start of the move by more than ``stop_force_n`` N, the arm holds the
+    pose it has reached and the move ends (contact: a real arm would stop there too).
+
     Returns:
         True if the TCP ended within ``position_tol_m`` and ``angle_tol_rad`` of the target.
     """
-    start = tcp_pose(robot)
+    observation = robot.get_observation()
+    start = (observation["tcp.pose"][:3], observation["tcp.pose"][3:])
+    start_force = observation["wrench"][:3]
     goal = (np.asarray(position, dtype=float), np.asarray(quat_xyzw, dtype=float))
     distance = float(np.linalg.norm(goal[0] - start[0]))
     angle = rotation_angle_between(start[1], goal[1])
     num = max(1, int(np.ceil(max(distance / max_step_m, angle / max_step_rad))))
-    for waypoint in interpolate_poses(start, goal, num):
-        robot.send_action({"tcp.pose": pose_to_pose7(*waypoint)})
     goal7 = pose_to_pose7(*goal)
-    for _ in range(settle_periods):
-        pos, quat = tcp_pose(robot)
-        if np.linalg.norm(pos - goal[0]) < position_tol_m and rotation_angle_between(quat, goal[1]) < angle_tol_rad:
-            return True
-        robot.send_action({"tcp.pose": goal7})
+    waypoints = [pose_to_pose7(*w) for w in interpolate_poses(start, goal, num)] + [goal7] * settle_periods
+    for i, waypoint in enumerate(waypoints):
+        if i >= num or stop_force_n is not None:
+            observation = robot.get_observation()
+            pos, quat = observation["tcp.pose"][:3], observation["tcp.pose"][3:]
+            if stop_force_n is not None and np.linalg.norm(observation["wrench"][:3] - start_force) > stop_force_n:
+                robot.send_action({"tcp.pose": observation["tcp.pose"]})
+                log.debug("guarded move stopped by contact %.1f mm from its target",
+                          1000 * np.linalg.norm(pos - goal[0]))
+                return False
+            if i >= num and _within(pos, quat, goal, position_tol_m, angle_tol_rad):
+                return True
+        robot.send_action({"tcp.pose": waypoint})
     pos, quat = tcp_pose(robot)
-    reached = np.linalg.norm(pos - goal[0]) < position_tol_m and rotation_angle_between(quat, goal[1]) < angle_tol_rad
+    reached = _within(pos, quat, goal, position_tol_m, angle_tol_rad)
     if not reached:
         log.info("move_to_pose stopped %.1f mm from its target", 1000 * np.linalg.norm(pos - goal[0]))
-    return bool(reached)
+    return reached
+
+
+def _within(position: np.ndarray, quat: np.ndarray, goal: Pose, position_tol_m: float, angle_tol_rad: float) -> bool:
+    """Whether a TCP pose is within tolerance (m, rad) of ``goal``."""
+    return bool(np.linalg.norm(position - goal[0]) < position_tol_m
+                and rotation_angle_between(quat, goal[1]) < angle_tol_rad)
 
 
 def move_to_joints(

@@ -39,6 +39,7 @@ from envs.core.mesh_cache import load_trimesh
 from envs.core.poses import euler_to_quat, quat_multiply
 from envs.robots import Workcell, make_workcell
 from envs.tasks import push_grasp_primitives as prim
+from envs.tasks import push_grasp_rafts as rafts
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ class PushGraspConfig:
     """Largest extent in m a mesh from ``objects_dir`` is scaled to (before a random factor in [0.8, 1.2])."""
     drop_half_extent: float = 0.1
     """Objects are dropped at random (x, y) within this half-width in m of the workspace centre."""
+    raft_fraction: float = 0.0
+    """Probability that a random scene packs some of its objects into rafts of planks that only a push can
+    separate (``envs.tasks.push_grasp_rafts``); the rest are dropped around them. 0 = VPG's random drops."""
     max_actions: int = 50
     """Truncate an episode after this many actions."""
     max_consecutive_failures: int = 10
@@ -99,9 +103,9 @@ class PushGraspConfig:
     """Height in m of the overhead camera above the workspace centre."""
     render_size: int = 160
     """Side in pixels of the square depth image the heightmap is built from."""
-    time_step: float = 1.0 / 240.0
+    time_step: float = 1.0 / 120.0
     """Physics time step in s."""
-    solver_iterations: int = 20
+    solver_iterations: int = 10
     """Physics constraint-solver iterations per step (speed vs. contact accuracy)."""
     settle_time: float = 3.0
     """Upper bound in simulated s on letting dropped objects come to rest at reset."""
@@ -119,6 +123,8 @@ class PushGraspConfig:
             raise ValueError(f"objects_dir {self.objects_dir!r} is not a folder")
         if self.max_actions < 1 or self.max_consecutive_failures < 1:
             raise ValueError("max_actions and max_consecutive_failures must be >= 1")
+        if not 0.0 <= self.raft_fraction <= 1.0:
+            raise ValueError(f"raft_fraction must be a probability in [0, 1], got {self.raft_fraction}")
 
     @property
     def pixel_size(self) -> float:
@@ -273,11 +279,19 @@ class PushGraspEnv(gym.Env):
 
     # ------------------------------------------------------------------ scene building
     def _random_specs(self) -> list[ObjectSpec]:
+        """``num_objects`` objects: with probability ``raft_fraction`` some packed into rafts, the rest dropped
+        at random (x, y) around them, staggered in height, at random yaw."""
         rng, cfg = self.np_random, self.config
-        specs = []
+        specs, keep_out = [], []
+        if cfg.raft_fraction > 0 and rng.random() < cfg.raft_fraction:
+            planks, keep_out = rafts.place_rafts(rng, cfg.num_objects, cfg.drop_half_extent)
+            specs = [ObjectSpec(**plank) for plank in planks]
         colors = rng.permutation(len(PALETTE))
-        for i in range(cfg.num_objects):
-            xy = rng.uniform(-cfg.drop_half_extent, cfg.drop_half_extent, size=2)
+        for i in range(len(specs), cfg.num_objects):
+            for _attempt in range(50):
+                xy = rng.uniform(-cfg.drop_half_extent, cfg.drop_half_extent, size=2)
+                if not any(f.overlaps(xy, 0.04) for f in keep_out):
+                    break
             yaw = rng.uniform(-np.pi, np.pi)
             color = PALETTE[int(colors[i % len(PALETTE)])]
             if self._mesh_files:

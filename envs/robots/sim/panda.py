@@ -168,13 +168,19 @@ class SimPanda(Robot):
         return applied
 
     def solve_ik(self, position: np.ndarray, quat_xyzw: np.ndarray, tol_m: float = 1e-4) -> np.ndarray:
-        """Arm joint positions (7,) in rad placing the TCP at a pose (m, world frame), near home in null space.
+        """Arm joint positions (7,) in rad placing the TCP at a pose (m, world frame).
 
-        PyBullet's null-space IK (which keeps the arm near home) is biased by millimetres, so its answer
-        seeds plain IK on a kinematic twin of the arm (a world of its own), repeated until within ``tol_m``.
+        IK runs on a kinematic twin of the arm (a world of its own) seeded with the current joints, so
+        successive waypoints of a motion stay on one smooth branch; one plain solve usually lands within
+        ``tol_m``. Otherwise PyBullet's null-space IK (which keeps the arm near home but is biased by
+        millimetres) seeds up to three plain refinements.
         """
         twin = self._kinematic_twin()
         start, _ = self.world.joint_states(self.name, ARM_JOINTS)
+        twin.reset_joints(self.name, ARM_JOINTS, start)
+        solution = twin.inverse_kinematics(self.name, TCP_LINK, position, quat_xyzw)[: len(ARM_JOINTS)]
+        if self._twin_error(solution, position) < tol_m:
+            return solution
         twin.reset_joints(self.name, ARM_JOINTS, start)
         solution = twin.inverse_kinematics(
             self.name, TCP_LINK, position, quat_xyzw,
@@ -182,11 +188,16 @@ class SimPanda(Robot):
             lower=list(self._lower) + [0.0, 0.0], upper=list(self._upper) + [0.04, 0.04],
         )[: len(ARM_JOINTS)]
         for _ in range(3):
-            twin.reset_joints(self.name, ARM_JOINTS, solution)
-            if np.linalg.norm(twin.link_pose(self.name, TCP_LINK)[0] - position) < tol_m:
+            if self._twin_error(solution, position) < tol_m:
                 break
             solution = twin.inverse_kinematics(self.name, TCP_LINK, position, quat_xyzw)[: len(ARM_JOINTS)]
         return solution
+
+    def _twin_error(self, joints_rad: np.ndarray, position: np.ndarray) -> float:
+        """Distance in m between ``position`` and the twin's TCP with the arm at ``joints_rad`` (left there)."""
+        twin = self._kinematic_twin()
+        twin.reset_joints(self.name, ARM_JOINTS, joints_rad)
+        return float(np.linalg.norm(twin.link_pose(self.name, TCP_LINK)[0] - position))
 
     def _kinematic_twin(self) -> World:
         if self._twin is None:
