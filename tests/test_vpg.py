@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from envs.tasks import push_grasp_rafts as rafts
 from envs.tasks.push_grasp import GRASP, PUSH, ObjectSpec, PushGraspConfig, PushGraspEnv, load_case, save_case
 from eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
 from policies.checkpoint import load_train_state, load_weights, save_checkpoint
@@ -108,6 +109,42 @@ def test_push_moves_a_block_about_10_cm(env, tmp_path):
     moved = env.world.body_pose("object_0")[0] - start
     assert 0.07 < moved[0] < 0.12 and abs(moved[1]) < 0.02
     assert reward == 0.5 and info["scene_changed"]
+
+
+def test_a_packed_plank_needs_a_push_before_it_can_be_grasped(env, tmp_path):
+    """Fingers landing on a neighbouring plank stop (guarded descent), so the grasp fails without crushing
+    anything; a push along the plank's length slides it out of the raft and the same grasp then succeeds."""
+    planks, _ = rafts.raft(np.random.default_rng(0), 3, np.zeros(2), yaw=0.0)
+    path = _case(tmp_path, [ObjectSpec(**plank) for plank in planks])
+    R = env.config.num_rotations
+    env.reset(options={"case": str(path)})
+    length = planks[1]["size"][0]
+    row, col = _pixel(env, "object_1")
+    for rotation in (0, R // 8, R // 4):  # along, diagonal and across the plank
+        _, reward, *_ = env.step([GRASP, rotation, row, col])
+        assert reward == 0.0
+    for name, plank in zip(env.object_names, planks):  # nothing was pushed into the table
+        assert env.world.body_pose(name)[0][2] == pytest.approx(plank["position"][2], abs=0.004)
+    start = env.world.body_pose("object_1")[0]
+    behind = env.workspace.world_to_pixel(start - [length / 2 + 0.012, 0.0, 0.0])
+    _, reward, *_ = env.step([PUSH, 0, *behind])
+    assert reward == 0.5
+    moved = env.world.body_pose("object_1")[0] - start
+    assert moved[0] > 0.06
+    _, reward, *_, info = env.step([GRASP, R // 4, *_pixel(env, "object_1")])
+    assert reward == 1.0 and info["objects_left"] == 2
+
+
+def test_raft_scenes_pack_planks_side_by_side():
+    rng = np.random.default_rng(1)
+    planks, footprints = rafts.place_rafts(rng, max_objects=10, half_extent=0.1)
+    assert 2 <= len(planks) <= 8 and 1 <= len(footprints) <= 2
+    for a, b in zip(planks, planks[1:]):
+        if a["size"] == b["size"] and a["orientation"] == b["orientation"]:  # neighbours in one raft
+            gap = np.linalg.norm(np.subtract(a["position"], b["position"])) - a["size"][1]
+            assert 0 < gap < 0.001
+    for plank in planks:
+        assert plank["size"][0] > 0.08 and 2 * plank["size"][1] > 0.08  # too long, and two too wide, to grasp
 
 
 def test_random_reset_drops_objects_and_refuses_bad_input(env):

@@ -256,8 +256,8 @@ def move_to_pose(
     period; then the goal is held for up to ``settle_periods`` periods until within tolerance.
 
     With ``stop_force_n`` the move is *guarded*: once the wrist force (the ``wrench`` observation)
-    differs from its value at the start of the move by more than ``stop_force_n`` N, the arm holds the
-    pose it has reached and the move ends (contact: a real arm would stop there too).
+    differs from its value at the start of the move by more than ``stop_force_n`` N, the arm backs off to
+    the last waypoint before the contact and the move ends (a real arm's guarded move does the same).
 
     Returns:
         True if the TCP ended within ``position_tol_m`` and ``angle_tol_rad`` of the target.
@@ -276,7 +276,7 @@ def move_to_pose(
             observation = robot.get_observation()
             pos, quat = observation["tcp.pose"][:3], observation["tcp.pose"][3:]
             if stop_force_n is not None and np.linalg.norm(observation["wrench"][:3] - start_force) > stop_force_n:
-                robot.send_action({"tcp.pose": observation["tcp.pose"]})
+                robot.send_action({"tcp.pose": waypoints[i - 2] if i >= 2 else pose_to_pose7(*start)})
                 log.debug("guarded move stopped by contact %.1f mm from its target",
                           1000 * np.linalg.norm(pos - goal[0]))
                 return False

@@ -44,11 +44,14 @@ class PrimitiveConfig:
     """Length in m of a push."""
     lift_height: float = 0.15
     """TCP height in m a grasp lifts to before the grasp is checked."""
-    stop_force: float = 40.0
+    stop_force: float = 20.0
     """Change of the wrist force in N that stops a grasp's descent (fingers landing on an object)."""
+    guarded_step: float = 0.005
+    """Cartesian step in m per control period of a grasp's guarded descent."""
 
     def __post_init__(self) -> None:
-        positive = ("approach_height", "travel_step", "contact_step", "push_length", "lift_height", "stop_force")
+        positive = ("approach_height", "travel_step", "contact_step", "push_length", "lift_height", "stop_force",
+                    "guarded_step")
         for field_name in positive:
             if getattr(self, field_name) <= 0:
                 raise ValueError(f"{field_name} must be > 0, got {getattr(self, field_name)}")
@@ -95,7 +98,7 @@ def _contact_move(
     robot: Robot, position: np.ndarray, quat: np.ndarray, config: PrimitiveConfig, guarded: bool = False
 ) -> bool:
     return move_to_pose(
-        robot, position, quat, max_step_m=config.contact_step, max_step_rad=0.2,
+        robot, position, quat, max_step_m=config.guarded_step if guarded else config.contact_step, max_step_rad=0.2,
         position_tol_m=config.contact_tolerance, angle_tol_rad=0.05, settle_periods=8,
         stop_force_n=config.stop_force if guarded else None,
     )
@@ -125,6 +128,7 @@ def grasp(
     above = target + [0.0, 0.0, config.approach_height]
     robot.send_action({"gripper.width": robot.gripper_max_width})
     _travel(robot, above, quat, config)
+    _contact_move(robot, above, quat, config)  # settle: the guard compares against the wrench at rest
     _contact_move(robot, target, quat, config, guarded=True)  # stops where the fingers land on an object
     close_gripper(robot, max_periods=12)
     _travel(robot, np.array([target[0], target[1], config.lift_height]), quat, config)
