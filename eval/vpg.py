@@ -14,7 +14,7 @@ Runs of one case differ by a small seeded jitter of the object poses (``--jitter
 the simulator noise that made the paper's repeated runs differ. Several ``--checkpoint`` folders are
 evaluated on the same episodes; the top-level numbers belong to the first and ``models`` holds all.
 Also written: ``<model>/episode.gif`` (one episode) and ``<model>/qmaps.png`` (push and grasp Q maps
-over the heightmap with the chosen action marked).
+over the heightmap with the chosen action marked, at the episode's first push if it pushes).
 """
 
 from __future__ import annotations
@@ -173,7 +173,8 @@ def plot_q_maps(obs: dict[str, np.ndarray], q: np.ndarray, action: np.ndarray, n
 # ---------------------------------------------------------------------------- rollouts
 def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str, Any] | None,
                 media_dir: Path | None = None) -> dict[str, Any]:
-    """One greedy episode; with ``media_dir``, also write ``episode.gif`` and ``qmaps.png`` there."""
+    """One greedy episode; with ``media_dir``, also write ``episode.gif`` and ``qmaps.png`` there (the Q maps
+    of the episode's first push, or of its first action if it never pushes)."""
     obs, info = env.reset(seed=seed, options=options)
     agent.new_episode()
     num_objects, lost_at_reset = info["objects_left"], info["objects_lost"]
@@ -183,7 +184,7 @@ def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str
     terminated = truncated = False
     while not (terminated or truncated):
         q, action, _ = agent.act(obs, explore=False)
-        if media_dir is not None and not primitives:
+        if media_dir is not None and (not primitives or (action[0] == PUSH and PUSH not in primitives)):
             plot_q_maps(obs, q, action, agent.config.num_rotations, media_dir / "qmaps.png")
         obs, reward, terminated, truncated, info = env.step(action)
         agent.observe_result(action, reward)

@@ -8,7 +8,8 @@
 The update for one transition is a Huber loss at the executed pixel and rotation only (a grasp also
 at the symmetric rotation, ``i + R/2``). Exploration is epsilon-greedy over primitives, annealed
 from 0.5 to 0.1; within a primitive the action is the arg-max over rotations and valid pixels.
-Valid pixels: grasps on an object (height > ``object_height`` m), pushes within ``push_reach`` m of one;
+Valid pixels: grasps on an object (height > ``object_height`` m), pushes on the table within ``push_reach`` m
+of one (a push starting on top of an object slides over it);
 pixels where the same primitive just failed in an unchanged scene are avoided until the scene changes.
 Replay: besides the newest transition, each update samples ``replay_samples`` stored transitions whose
 reward differs from the newest one, biased toward large surprise ``|Q - target|`` (VPG's power-law
@@ -194,12 +195,14 @@ class VPGAgent:
         return q[0].permute(1, 0, 2, 3).cpu().numpy()  # (2, R, H, W)
 
     def valid_masks(self, height: np.ndarray) -> np.ndarray:
-        """Boolean masks (2, H, W) of valid push starts and grasp centres in a height map (H, W) in m."""
+        """Boolean masks (2, H, W) of valid push starts (table pixels near an object) and grasp centres (object
+        pixels) in a height map (H, W) in m."""
         cfg = self.config
         objects = torch.as_tensor(height > cfg.object_height, dtype=torch.float32)[None, None]  # (1, 1, H, W)
         reach = max(1, int(round(cfg.push_reach / cfg.pixel_size)))
         near = F.max_pool2d(objects, 2 * reach + 1, stride=1, padding=reach)[0, 0].numpy() > 0
-        masks = np.stack([near, objects[0, 0].numpy() > 0])
+        on_object = objects[0, 0].numpy() > 0
+        masks = np.stack([near & ~on_object, on_object])
         if not cfg.uses_push:
             masks[PUSH] = False
         rows, cols = np.ogrid[: height.shape[0], : height.shape[1]]
