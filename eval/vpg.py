@@ -78,6 +78,9 @@ class EvalVPGConfig:
             raise ValueError(f"--cases {self.cases} holds no .json test cases")
         if self.runs < 1:
             raise ValueError(f"--runs must be >= 1, got {self.runs}")
+        names = [Path(c).name for c in self.checkpoint]
+        if len(set(names)) < len(names):
+            raise ValueError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
         if self.objects is not None and self.cases is not None:
             raise ValueError("--objects swaps the objects of random drops; it cannot be combined with --cases")
 

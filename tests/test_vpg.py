@@ -125,6 +125,7 @@ def test_a_packed_plank_needs_a_push_before_it_can_be_grasped(env, tmp_path):
         assert reward == 0.0
     for name, plank in zip(env.object_names, planks):  # nothing was pushed into the table
         assert env.world.body_pose(name)[0][2] == pytest.approx(plank["position"][2], abs=0.004)
+    env.reset(options={"case": str(path)})
     start = env.world.body_pose("object_1")[0]
     behind = env.workspace.world_to_pixel(start - [length / 2 + 0.012, 0.0, 0.0])
     _, reward, *_ = env.step([PUSH, 0, *behind])
@@ -292,6 +293,8 @@ def test_eval_writes_metrics_for_a_case(tmp_path):
     assert (tmp_path / "out" / "vpg" / "qmaps.png").is_file() and (tmp_path / "out" / "vpg" / "episode.gif").is_file()
     with pytest.raises(ValueError, match="exactly one"):
         EvalVPGConfig(checkpoint=(tmp_path / "vpg",), runs=1)
+    with pytest.raises(ValueError, match="distinct names"):
+        EvalVPGConfig(checkpoint=(tmp_path / "a" / "last", tmp_path / "b" / "last"), cases=cases)
 
 
 def test_same_seed_same_scene_and_same_agent_choice():

@@ -97,6 +97,9 @@ class PushGraspConfig:
     """Changed area in m^2 above which the scene counts as changed (VPG: 300 pixels of 2 mm)."""
     object_mass: float = 0.2
     """Mass in kg of each object."""
+    object_friction: float = 0.5
+    """Lateral friction coefficient of the objects (wood on rubber); PyBullet multiplies it with the finger
+    pads' 1.5, and a coefficient below 1 cannot hold a right-angle corner pinched between parallel jaws."""
     lift_threshold: float = 0.05
     """An object counts as lifted by a grasp if its centre rose by more than this (m)."""
     camera_height: float = 1.0
@@ -339,7 +342,7 @@ class PushGraspEnv(gym.Env):
             files = block_files(spec.shape, self.world.cache_dir)
             scale = np.asarray(spec.size) / files.size
             self.world.add_mesh(name, files.visual_obj, position, spec.orientation, scale=scale.tolist(),
-                                mass=self.config.object_mass, friction=0.8, color=rgba,
+                                mass=self.config.object_mass, friction=self.config.object_friction, color=rgba,
                                 collision_path=files.collision_obj)
         elif spec.shape.endswith(".urdf"):
             self.world.add_urdf(name, spec.shape, position, spec.orientation)
@@ -347,7 +350,7 @@ class PushGraspEnv(gym.Env):
             mesh = load_trimesh(Path(spec.shape))
             scale = np.asarray(spec.size) / np.maximum(mesh.extents, 1e-9)
             self.world.add_mesh(name, spec.shape, position, spec.orientation, scale=scale.tolist(),
-                                mass=self.config.object_mass, friction=0.8, color=rgba)
+                                mass=self.config.object_mass, friction=self.config.object_friction, color=rgba)
         self.world.set_dynamics(name, spinningFriction=0.001, rollingFriction=0.0005)
         self.world.enable_sleeping(name)
 

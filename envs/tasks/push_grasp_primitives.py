@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.core.poses import euler_to_quat
-from envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose
+from envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,12 @@ class PrimitiveConfig:
     """Change of the wrist force in N that stops a grasp's descent (fingers landing on an object)."""
     guarded_step: float = 0.005
     """Cartesian step in m per control period of a grasp's guarded descent."""
+    abort_height: float = 0.01
+    """A grasp whose guarded descent stops more than this (m) above its grasp height is aborted."""
 
     def __post_init__(self) -> None:
         positive = ("approach_height", "travel_step", "contact_step", "push_length", "lift_height", "stop_force",
-                    "guarded_step")
+                    "guarded_step", "abort_height")
         for field_name in positive:
             if getattr(self, field_name) <= 0:
                 raise ValueError(f"{field_name} must be > 0, got {getattr(self, field_name)}")
@@ -116,8 +118,9 @@ def grasp(
         closing_angle: direction in rad (about world z, from +x) along which the fingers close.
         config: primitive geometry.
 
-    The descent is guarded: fingers that land on an object stop there (a real arm would too) and the
-    gripper closes where it stopped.
+    The descent is guarded: if the fingers land on an object more than ``abort_height`` above the grasp
+    height, the arm backs off and retracts without closing (as a real arm stopped by contact would), so a
+    finger that has no room fails without disturbing the scene.
 
     Returns:
         True if, after lifting, the fingers are held apart by something (the contract's grasp check).
@@ -129,7 +132,10 @@ def grasp(
     robot.send_action({"gripper.width": robot.gripper_max_width})
     _travel(robot, above, quat, config)
     _contact_move(robot, above, quat, config)  # settle: the guard compares against the wrench at rest
-    _contact_move(robot, target, quat, config, guarded=True)  # stops where the fingers land on an object
+    _contact_move(robot, target, quat, config, guarded=True)
+    if tcp_pose(robot)[0][2] > target[2] + config.abort_height:  # the fingers landed on an object: abort
+        _travel(robot, above, quat, config)
+        return False
     close_gripper(robot, max_periods=12)
     _travel(robot, np.array([target[0], target[1], config.lift_height]), quat, config)
     return is_grasping(robot)

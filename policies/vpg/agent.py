@@ -8,8 +8,8 @@
 The update for one transition is a Huber loss at the executed pixel and rotation only (a grasp also
 at the symmetric rotation, ``i + R/2``). Exploration is epsilon-greedy over primitives, annealed
 from 0.5 to 0.1; within a primitive the action is the arg-max over rotations and valid pixels.
-Valid pixels: grasps on an object (height > ``object_height`` m), pushes on the table within ``push_reach`` m
-of one (a push starting on top of an object slides over it);
+Valid pixels: grasps on an object (height > ``object_height`` m), pushes on the table 1-3 cm from one (a
+push starting on or at the edge of an object rides over it);
 pixels where the same primitive just failed in an unchanged scene are avoided until the scene changes.
 Replay: besides the newest transition, each update samples ``replay_samples`` stored transitions whose
 reward differs from the newest one, biased toward large surprise ``|Q - target|`` (VPG's power-law
@@ -73,6 +73,9 @@ class VPGConfig:
     """Pixels higher than this (m) count as object pixels (valid grasp centres)."""
     push_reach: float = 0.03
     """Push starts must lie within this distance (m) of an object pixel."""
+    push_clearance: float = 0.01
+    """...and at least this far (m) from one, so the closed fingers start on the table (the env lifts a push
+    over the highest surface within 1 cm of its start)."""
     failure_radius: float = 0.012
     """Radius (m) around a failed action where the same primitive is avoided until the scene changes."""
 
@@ -195,14 +198,16 @@ class VPGAgent:
         return q[0].permute(1, 0, 2, 3).cpu().numpy()  # (2, R, H, W)
 
     def valid_masks(self, height: np.ndarray) -> np.ndarray:
-        """Boolean masks (2, H, W) of valid push starts (table pixels near an object) and grasp centres (object
-        pixels) in a height map (H, W) in m."""
+        """Boolean masks (2, H, W) of valid push starts (table pixels between ``push_clearance`` and ``push_reach``
+        of an object) and grasp centres (object pixels) in a height map (H, W) in m."""
         cfg = self.config
         objects = torch.as_tensor(height > cfg.object_height, dtype=torch.float32)[None, None]  # (1, 1, H, W)
-        reach = max(1, int(round(cfg.push_reach / cfg.pixel_size)))
-        near = F.max_pool2d(objects, 2 * reach + 1, stride=1, padding=reach)[0, 0].numpy() > 0
-        on_object = objects[0, 0].numpy() > 0
-        masks = np.stack([near & ~on_object, on_object])
+
+        def dilated(distance_m: float) -> np.ndarray:
+            r = int(round(distance_m / cfg.pixel_size))
+            return F.max_pool2d(objects, 2 * r + 1, stride=1, padding=r)[0, 0].numpy() > 0
+
+        masks = np.stack([dilated(cfg.push_reach) & ~dilated(cfg.push_clearance), objects[0, 0].numpy() > 0])
         if not cfg.uses_push:
             masks[PUSH] = False
         rows, cols = np.ogrid[: height.shape[0], : height.shape[1]]
