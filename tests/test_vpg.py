@@ -111,6 +111,15 @@ def test_push_moves_a_block_about_10_cm(env, tmp_path):
     assert reward == 0.5 and info["scene_changed"]
 
 
+def test_a_push_off_the_table_is_counted_lost_and_not_rewarded(env, tmp_path):
+    path = _case(tmp_path, [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.19, 0.0, 0.02))])
+    env.reset(options={"case": str(path)})
+    start = env.world.body_pose("object_0")[0]
+    _, reward, terminated, _, info = env.step([PUSH, 0, *env.workspace.world_to_pixel(start - [0.035, 0.0, 0.0])])
+    assert info["objects_lost"] == 1 and info["objects_left"] == 0 and terminated
+    assert reward == 0.0
+
+
 def test_a_packed_plank_needs_a_push_before_it_can_be_grasped(env, tmp_path):
     """Fingers landing on a neighbouring plank stop (guarded descent), so the grasp fails without crushing
     anything; a push along the plank's length slides it out of the raft and the same grasp then succeeds."""

@@ -10,7 +10,8 @@ and a heightmap pixel:
   and reaching ``grasp_depth`` below the surface; success = an object lifted and held; it is removed.
 
 Reward: 1 for a successful grasp, 0.5 for a push that changes the scene (VPG's heightmap-difference
-test), else 0. The episode terminates when the workspace is clear and is truncated after
+test) without shoving an object out of the workspace (in VPG's simulator that restarts the scene), else
+0. The episode terminates when the workspace is clear and is truncated after
 ``max_consecutive_failures`` failed actions in a row or ``max_actions`` actions. Objects pushed out of
 the workspace are removed and counted in ``info["objects_lost"]``.
 
@@ -451,11 +452,12 @@ class PushGraspEnv(gym.Env):
             prim.push(self.robot, position, self._local_max_height(height_before, row, col), angle, cfg.primitives,
                       self._rest_joints)
         self.world.step_until_static(max_time=0.25, names=self._objects)
-        self._counters["objects_lost"] += self._remove_lost()
+        lost = self._remove_lost()
+        self._counters["objects_lost"] += lost
         self._counters["num_actions"] += 1
         self._obs = self._observe()
         changed = self.scene_changed(height_before, self._obs["height"])
-        reward = 1.0 if grasp_success else (0.5 if primitive == PUSH and changed else 0.0)
+        reward = 1.0 if grasp_success else (0.5 if primitive == PUSH and changed and not lost else 0.0)
         failed = reward == 0.0
         self._counters["consecutive_failures"] = self._counters["consecutive_failures"] + 1 if failed else 0
         terminated = len(self._objects) == 0
