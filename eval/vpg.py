@@ -60,6 +60,8 @@ class EvalVPGConfig:
     """Folder of mesh/URDF files to drop instead of the toy blocks (with --random)."""
     max_actions: int | None = None
     """Action limit per episode (default: the training env's, 50)."""
+    raft_fraction: float = 0.0
+    """Share of random scenes packed into plank rafts (0 = VPG's random drops, whatever the training used)."""
     jitter: tuple[float, float] = (0.001, 0.035)
     """Case-pose jitter per run: position std in m and yaw std in rad (clipped at 2 std); (0, 0) disables."""
     video: bool = True
@@ -214,7 +216,8 @@ def make_env(config: dict[str, Any], eval_config: EvalVPGConfig, workcell: Workc
                                                 for k, v in env_dict["primitives"].items()})
     env_dict["workspace_center"] = tuple(env_dict["workspace_center"])
     env_config = PushGraspConfig(**env_dict)
-    overrides: dict[str, Any] = {"objects_dir": str(eval_config.objects) if eval_config.objects else None}
+    overrides: dict[str, Any] = {"objects_dir": str(eval_config.objects) if eval_config.objects else None,
+                                 "raft_fraction": eval_config.raft_fraction}
     if eval_config.random is not None:
         overrides["num_objects"] = eval_config.random
     if eval_config.max_actions is not None:
@@ -285,6 +288,7 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "vpg" / "vpg"
 SHIPPED_CASES = Path(__file__).resolve().parents[1] / "assets" / "vpg_cases"
+DEMO_CASES = ("03_plank_raft", "05_slab_stack", "10_crossed_rafts")
 
 
 def demo(out_dir: Path, seed: int) -> DemoSection:
@@ -294,21 +298,25 @@ def demo(out_dir: Path, seed: int) -> DemoSection:
                                             out=folder / "random"))
     cases = folder / "cases_subset"
     cases.mkdir(parents=True, exist_ok=True)
-    for name in ("01_tight_square_cubes", "05_slab_stack", "09_mixed_grid"):
+    for name in DEMO_CASES:
         (cases / f"{name}.json").write_text((SHIPPED_CASES / f"{name}.json").read_text())
     case_metrics = evaluate(EvalVPGConfig(checkpoint=(SHIPPED_CHECKPOINT,), cases=cases, runs=1, seed=seed,
-                                          out=folder / "cases", video=False))
+                                          out=folder / "cases"))
     metrics: dict[str, float | int | str] = {}
     for prefix, values in (("random10", random_metrics), ("cases3", case_metrics)):
         for key in ("completion", "grasp_success", "action_efficiency", "runs"):
             metrics[f"{prefix}_{key}"] = round(values[key], 3) if isinstance(values[key], float) else values[key]
+    metrics["cases3_pushes"] = sum(e["pushes"] for e in case_metrics["episodes"]["vpg"])
     return DemoSection(
         title="VPG push-grasp Q-learning",
         summary="Shipped VPG checkpoint (trained from scratch on this CPU), greedy: 3 random 10-block drops and "
-                "one run of 3 challenging cases. GIF: one episode; figure: push and grasp Q maps (max over 16 "
-                "rotations) over the heightmap with the chosen action. Full evaluation: manipstack eval vpg.",
+                f"one run of the challenging cases {', '.join(DEMO_CASES)}. GIFs: the first episode of each; "
+                "figures: push and grasp Q maps (max over 16 rotations) over the heightmap at the episode's first "
+                "push (its first action if it never pushes), chosen action marked. Full evaluation: "
+                "manipstack eval vpg.",
         metrics=metrics,
-        images=[folder / "random" / "vpg" / "qmaps.png", folder / "random" / "vpg" / "episode.gif"],
+        images=[folder / "cases" / "vpg" / "qmaps.png", folder / "cases" / "vpg" / "episode.gif",
+                folder / "random" / "vpg" / "qmaps.png", folder / "random" / "vpg" / "episode.gif"],
     )
 
 

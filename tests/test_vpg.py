@@ -66,6 +66,16 @@ def test_case_loads_exactly(env, tmp_path):
     assert np.allclose(obs["color"][row, col] / 255, RED, atol=0.25)
 
 
+def test_shipped_cases_load_and_lie_in_the_workspace():
+    from eval.vpg import DEMO_CASES, SHIPPED_CASES
+
+    files = sorted(SHIPPED_CASES.glob("*.json"))
+    assert len(files) == 11 and all((SHIPPED_CASES / f"{name}.json").is_file() for name in DEMO_CASES)
+    for path in files:
+        for spec in load_case(path):
+            assert max(abs(spec.position[0]), abs(spec.position[1])) + min(spec.size[:2]) / 2 < 0.224, path.name
+
+
 def test_malformed_case_is_refused_with_a_message(env, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"objects": [{"shape": "cube", "size": [0.04, 0.04], "color": [1, 0, 0],
