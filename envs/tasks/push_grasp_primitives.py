@@ -120,7 +120,7 @@ def grasp(
 
     The descent is guarded: if the fingers land on an object more than ``abort_height`` above the grasp
     height, the arm backs off and retracts without closing (as a real arm stopped by contact would), so a
-    finger that has no room fails without disturbing the scene.
+    finger that has no room fails without crushing the neighbour into the table.
 
     Returns:
         True if, after lifting, the fingers are held apart by something (the contract's grasp check).
