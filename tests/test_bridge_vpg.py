@@ -34,14 +34,8 @@ def _episode(env, agent, seed: int, max_actions: int) -> dict[str, list]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("solver_iterations", [None, 20])
-def test_vpg_episode_through_bridge_matches_in_process(tmp_path: Path, solver_iterations: int | None) -> None:
-    """With 20 solver iterations the twin reproduces the episode bit for bit. At the env's shipped 10 iterations
-    (1/120 s) the bridged run drifts by ~1e-10 m from the first guarded grasp descent on (cause not found), which
-    contacts amplify to centimetres: the same actions and rewards are required there, not identical poses."""
+def test_vpg_episode_through_bridge_matches_in_process(tmp_path: Path) -> None:
     agent, config = load_agent(CHECKPOINT)
-    if solver_iterations is not None:
-        config["env"]["solver_iterations"] = solver_iterations
     eval_config = EvalVPGConfig(checkpoint=(CHECKPOINT,), random=4, max_actions=4, video=False)
     env = make_env(config, eval_config)
     try:
@@ -68,8 +62,6 @@ def test_vpg_episode_through_bridge_matches_in_process(tmp_path: Path, solver_it
     assert actual["actions"] == expected["actions"]
     assert actual["rewards"] == expected["rewards"]
     assert actual["poses"].keys() == expected["poses"].keys()
-    if solver_iterations is None:
-        return
     for name, pose in expected["poses"].items():
         np.testing.assert_array_equal(actual["poses"][name], pose)
     np.testing.assert_array_equal(actual["height"], expected["height"])

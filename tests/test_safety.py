@@ -136,3 +136,18 @@ def test_halt_stops_arm_and_keeps_gripper(world: World) -> None:
     assert speed < robot.config.halt_velocity_tol_radps
     assert np.max(np.abs(after["joints.vel"])) < robot.config.halt_velocity_tol_radps
     assert float(after["gripper.width"]) < 0.03  # still closing toward 2 cm, not opened
+
+
+def test_an_unclamped_pose_reaches_the_backend_bit_for_bit(world: World) -> None:
+    """Neither the safety layer nor validation rewrites a pose it lets through (nor the caller's array), so a
+    wrapped arm moves exactly like a bare one; the backend normalises the quaternion once."""
+    robot = _safe(world)
+    received = []
+    backend_send = robot.inner.send_action
+    robot.inner.send_action = lambda action: received.append(action["tcp.pose"].copy()) or backend_send(action)
+    quat = np.array([1.0, 1e-9, 0.0, 0.0]) / np.linalg.norm([1.0, 1e-9, 0.0, 0.0])
+    pose = np.concatenate([robot.get_observation()["tcp.pose"][:3], quat * (1 + 1e-12)])
+    sent = pose.copy()
+    applied = robot.send_action({"tcp.pose": sent})
+    assert np.array_equal(sent, pose) and np.array_equal(received[0], pose)
+    assert np.linalg.norm(applied["tcp.pose"][3:]) == pytest.approx(1.0, abs=1e-15)

@@ -141,7 +141,11 @@ class Robot(abc.ABC):
         return self._send_action(self.validate_action(action))
 
     def validate_action(self, action: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Check keys, shapes and finiteness; raises ``ValueError`` naming the problem."""
+        """Check keys, shapes and finiteness; raises ``ValueError`` naming the problem.
+
+        Values pass unchanged (wrappers and the bridge validate too, so a change here would be applied
+        several times): the backend that consumes a ``tcp.pose`` normalises its quaternion once
+        (:func:`unit_quaternion_pose`)."""
         if not isinstance(action, dict):
             raise ValueError(f"action must be a dict of key -> array, got {type(action).__name__}")
         features = self.action_features
@@ -155,7 +159,6 @@ class Robot(abc.ABC):
             quat_norm = np.linalg.norm(checked["tcp.pose"][3:])
             if not 0.5 < quat_norm < 1.5:
                 raise ValueError(f"action['tcp.pose'] quaternion must be unit length, got norm {quat_norm:.3f}")
-            checked["tcp.pose"][3:] /= quat_norm
         return checked
 
     def home(self) -> None:
@@ -233,6 +236,13 @@ class Workcell(Protocol):
 
 
 # ---------------------------------------------------------------------------- motion helpers
+def unit_quaternion_pose(pose7: np.ndarray) -> np.ndarray:
+    """A copy of a pose (x, y, z, qx, qy, qz, qw) with its quaternion scaled to unit length."""
+    pose7 = np.array(pose7, dtype=float)
+    pose7[3:] /= np.linalg.norm(pose7[3:])
+    return pose7
+
+
 def tcp_pose(robot: Robot) -> Pose:
     """Current TCP (position (3,) m, quaternion (x, y, z, w)), world frame."""
     pose7 = robot.get_observation()["tcp.pose"]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import requests
 
-from envs.robots.base import Feature, Robot
+from envs.robots.base import Feature, Robot, unit_quaternion_pose
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,9 @@ class FmbFrankaHttp(Robot):
         start = time.monotonic()
         applied: dict[str, np.ndarray] = {}
         if "tcp.pose" in action:
-            self._post("pose", {"arr": action["tcp.pose"].tolist()})
-            applied["tcp.pose"] = action["tcp.pose"]
+            pose7 = unit_quaternion_pose(action["tcp.pose"])
+            self._post("pose", {"arr": pose7.tolist()})
+            applied["tcp.pose"] = pose7
         if "gripper.width" in action:
             close = float(action["gripper.width"]) < self.config.gripper_close_below_m
             if close != self._gripper_closed:

@@ -10,7 +10,7 @@ import numpy as np
 from envs.core.camera import Camera
 from envs.core.poses import pose_to_pose7
 from envs.core.world import World
-from envs.robots.base import Feature, Robot
+from envs.robots.base import Feature, Robot, unit_quaternion_pose
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class SimPanda(Robot):
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         applied: dict[str, np.ndarray] = {}
         if "tcp.pose" in action:
-            pose7 = action["tcp.pose"]
+            pose7 = unit_quaternion_pose(action["tcp.pose"])
             self._joint_targets = self._clamp_joints(self.solve_ik(pose7[:3], pose7[3:]))
             applied["tcp.pose"] = pose7
         elif "joints.pos" in action:
