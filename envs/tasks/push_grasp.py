@@ -86,8 +86,9 @@ class PushGraspConfig:
     drop_half_extent: float = 0.1
     """Objects are dropped at random (x, y) within this half-width in m of the workspace centre."""
     raft_fraction: float = 0.0
-    """Probability that a random scene packs some of its objects into rafts of planks that only a push can
-    separate (``envs.tasks.push_grasp_rafts``); the rest are dropped around them. 0 = VPG's random drops."""
+    """Probability that a random scene packs some of its objects into rafts of planks side by side, where a finger
+    has no room and a push frees a plank (``envs.tasks.push_grasp_rafts``); the rest are dropped around them.
+    0 = VPG's random drops."""
     max_actions: int = 50
     """Truncate an episode after this many actions."""
     max_consecutive_failures: int = 10

@@ -1,10 +1,11 @@
-"""Packed "rafts" of planks: clutter a top-down parallel-jaw grasp cannot take apart without a push.
+"""Packed "rafts" of planks: clutter where a top-down parallel-jaw grasp has no room and a push helps.
 
 A raft is 2-4 planks (rectangular prisms longer than the 8 cm gripper opening, 4.2-5 cm wide) lying
 side by side with a 0.5 mm gap. A plank fits the gripper only across its width, where a finger lands on
-the neighbouring plank; two planks together are wider than the opening. Pushing a plank along its
-length slides it out of the raft, after which it can be grasped: this is the push-grasp synergy VPG
-learns. Training scenes mix rafts with freely dropped blocks (``PushGraspConfig.raft_fraction``).
+the neighbouring plank (the guarded grasp aborts); two planks together are wider than the opening.
+Pushing a plank along its length slides it out of the raft, after which it can be grasped: the
+push-grasp synergy VPG learns. (Failed grasps at a raft's corners can still shove planks apart.)
+Training scenes mix rafts with freely dropped blocks (``PushGraspConfig.raft_fraction``).
 
 Positions are in m relative to the workspace centre, table top z = 0 (as in test cases).
 """
