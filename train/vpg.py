@@ -61,7 +61,8 @@ class TrainVPGConfig:
     env: PushGraspConfig = field(default_factory=PushGraspConfig)
     """Environment settings (heightmap size, rotations, objects ...)."""
     agent: VPGConfig = field(default_factory=VPGConfig)
-    """Learner settings; its method, rotations and heightmap geometry are taken from --method and --env."""
+    """Learner settings; its method, rotations, heightmap geometry and push clearance are taken from --method
+    and --env."""
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -71,6 +72,7 @@ class TrainVPGConfig:
         self.agent = dataclasses.replace(
             self.agent, method=self.method, num_rotations=self.env.num_rotations,
             heightmap_size=self.env.heightmap_size, pixel_size=self.env.pixel_size,
+            push_clearance=self.env.primitives.finger_half_width,
         )
         if self.out is None:
             self.out = Path("runs/vpg") / f"{self.method}-s{self.seed}"

@@ -470,9 +470,9 @@ class PushGraspEnv(gym.Env):
                           position=position.tolist(), angle=angle)
         return self._obs, reward, terminated, truncated, info
 
-    def _local_max_height(self, height: np.ndarray, row: int, col: int, half_width_m: float = 0.01) -> float:
-        """Highest surface in m within ``half_width_m`` of pixel (row, col): the fingers start just above it."""
-        r = max(1, int(round(half_width_m / self.config.pixel_size)))
+    def _local_max_height(self, height: np.ndarray, row: int, col: int) -> float:
+        """Highest surface in m within the fingers' half-width of pixel (row, col): a push starts just above it."""
+        r = max(1, int(round(self.config.primitives.finger_half_width / self.config.pixel_size)))
         patch = height[max(0, row - r): row + r + 1, max(0, col - r): col + r + 1]
         return float(patch.max())
 

@@ -40,6 +40,8 @@ class PrimitiveConfig:
     """Lowest TCP height in m above the table (fingertips reach ~12 mm below the TCP)."""
     push_height: float = 0.015
     """TCP height in m above the local surface at which a push travels."""
+    finger_half_width: float = 0.01
+    """Half-width in m of the closed fingers: a push travels above the highest surface this close to its start."""
     push_length: float = 0.10
     """Length in m of a push."""
     lift_height: float = 0.15
@@ -53,7 +55,7 @@ class PrimitiveConfig:
 
     def __post_init__(self) -> None:
         positive = ("approach_height", "travel_step", "contact_step", "push_length", "lift_height", "stop_force",
-                    "guarded_step", "abort_height")
+                    "guarded_step", "abort_height", "finger_half_width")
         for field_name in positive:
             if getattr(self, field_name) <= 0:
                 raise ValueError(f"{field_name} must be > 0, got {getattr(self, field_name)}")

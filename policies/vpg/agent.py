@@ -75,7 +75,7 @@ class VPGConfig:
     """Push starts must lie within this distance (m) of an object pixel."""
     push_clearance: float = 0.01
     """...and at least this far (m) from one, so the closed fingers start on the table (the env lifts a push
-    over the highest surface within 1 cm of its start)."""
+    over the highest surface within the fingers' half-width of its start; training sets it from the env)."""
     failure_radius: float = 0.012
     """Radius (m) around a failed action where the same primitive is avoided until the scene changes."""
 
