@@ -451,7 +451,7 @@ class PushGraspEnv(gym.Env):
             prim.release_and_rest(self.robot, cfg.primitives, self._rest_joints)
         else:
             prim.push(self.robot, position, self._local_max_height(height_before, row, col), angle, cfg.primitives,
-                      self._rest_joints)
+                      self._rest_joints, bounds=np.asarray(self.workspace.bounds)[:2])
         self.world.step_until_static(max_time=0.25, names=self._objects)
         lost = self._remove_lost()
         self._counters["objects_lost"] += lost

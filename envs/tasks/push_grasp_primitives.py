@@ -151,7 +151,7 @@ def release_and_rest(robot: Robot, config: PrimitiveConfig, rest_joints: np.ndar
 
 def push(
     robot: Robot, position: np.ndarray, local_height: float, direction: float, config: PrimitiveConfig,
-    rest_joints: np.ndarray | None = None,
+    rest_joints: np.ndarray | None = None, bounds: np.ndarray | None = None,
 ) -> None:
     """Straight push with closed fingers from ``position`` along ``direction``, then back to rest.
 
@@ -162,11 +162,17 @@ def push(
         direction: push direction in rad about world z, from +x.
         config: primitive geometry.
         rest_joints: arm joints (n,) in rad of the rest posture to return to (see :func:`go_to_rest`).
+        bounds: workspace limits ``[[x_min, x_max], [y_min, y_max]]`` in m, world frame; the push's end
+            point is clipped into them, as VPG's robot does (a push never drives the fingers out of the
+            workspace, so it cannot carry an object along the whole way off the table).
     """
     quat = top_down_quat(_finger_yaw(direction + np.pi / 2))  # fingers side by side across the push
     tcp_z = max(local_height + config.push_height, config.min_tcp_height)
     start = np.array([position[0], position[1], tcp_z])
     end = start + config.push_length * np.array([np.cos(direction), np.sin(direction), 0.0])
+    if bounds is not None:
+        low, high = np.asarray(bounds, dtype=float).T
+        end[:2] = np.clip(end[:2], low, high)
     robot.send_action({"gripper.width": 0.0})
     _travel(robot, start + [0.0, 0.0, config.approach_height], quat, config)
     _contact_move(robot, start, quat, config)
