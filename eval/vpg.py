@@ -4,11 +4,14 @@ Runs ``--runs`` greedy episodes (no exploration, no learning) per arrangement â€
 ``--random N`` objects, or every JSON case in ``--cases DIR`` â€” and writes ``<out>/metrics.json``.
 Metrics follow Zeng et al. 2018 (fractions in [0, 1]):
 
-- completion: fraction of runs that clear the workspace before ``10`` consecutive failures or the action
-  limit (objects pushed out of the workspace count as removed, as in the paper's code and the env);
-  ``completion_strict`` also requires that no object was pushed out (every object picked);
+- completion: fraction of runs in which every object of the test is grasped before ``10`` consecutive
+  failures or the action limit (the paper's ``evaluate.py`` counts a run as complete when its successful
+  grasps reach the number of objects, so a run that pushes an object out of the workspace is not complete);
 - grasp_success: successful grasps / grasp attempts per completed run, averaged over completed runs;
 - action_efficiency: objects in the test / actions taken per completed run, averaged over completed runs.
+
+Also reported: ``clearance``, the fraction of runs that empty the workspace, counting objects pushed out
+of it as removed (the env's ``terminated``; more lenient than completion), and ``objects_lost``.
 
 Runs of one case differ by a small seeded jitter of the object poses (``--jitter``), standing in for
 the simulator noise that made the paper's repeated runs differ. Several ``--checkpoint`` folders are
@@ -97,7 +100,7 @@ def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool
         cleared: the episode terminated with the workspace empty.
         num_objects: objects in the workspace after reset (the objects of the test).
         objects_lost: objects pushed out of the workspace during the episode (a run that lost any is not
-            ``completed_strict``).
+            ``completed``: not every object was grasped).
     """
     grasps = [r for p, r in zip(primitives, rewards) if p == GRASP]
     return {
@@ -106,8 +109,8 @@ def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool
         "grasps": len(grasps),
         "grasp_successes": int(sum(r > 0 for r in grasps)),
         "pushes": int(sum(p == PUSH for p in primitives)),
-        "completed": bool(cleared),
-        "completed_strict": bool(cleared and objects_lost == 0),
+        "cleared": bool(cleared),
+        "completed": bool(cleared and objects_lost == 0),
         "objects_lost": int(objects_lost),
     }
 
@@ -118,7 +121,7 @@ def aggregate(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     with_grasps = [e for e in completed if e["grasps"] > 0]
     return {
         "completion": len(completed) / len(episodes) if episodes else 0.0,
-        "completion_strict": sum(e["completed_strict"] for e in episodes) / len(episodes) if episodes else 0.0,
+        "clearance": sum(e["cleared"] for e in episodes) / len(episodes) if episodes else 0.0,
         "grasp_success": float(np.mean([e["grasp_successes"] / e["grasps"] for e in with_grasps])) if with_grasps
         else 0.0,
         "action_efficiency": float(np.mean([e["num_objects"] / e["actions"] for e in completed])) if completed
@@ -265,7 +268,8 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
                         **aggregate(episodes), "per_case": per_case, "episodes": episodes}
         result = models[name]
         print(f"{name}: completion {result['completion']:.3f}, grasp success {result['grasp_success']:.3f}, "
-              f"action efficiency {result['action_efficiency']:.3f} over {len(episodes)} runs")
+              f"action efficiency {result['action_efficiency']:.3f} over {len(episodes)} runs "
+              f"(clearance {result['clearance']:.3f}, {result['objects_lost']} objects pushed out)")
     first = models[Path(config.checkpoint[0]).name]
     metrics = {
         **run_metadata(config.seed),
@@ -276,7 +280,7 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
         "runs_per_arrangement": config.runs,
         "jitter": list(config.jitter) if config.cases else None,
         "wall_time_s": round(time.time() - start, 1),
-        **{k: first[k] for k in ("completion", "grasp_success", "action_efficiency", "completion_strict", "runs",
+        **{k: first[k] for k in ("completion", "grasp_success", "action_efficiency", "clearance", "runs",
                                  "completed_runs", "mean_actions", "objects_lost", "per_case")},
         "models": {k: {kk: vv for kk, vv in v.items() if kk != "episodes"} for k, v in models.items()},
         "episodes": {k: v["episodes"] for k, v in models.items()},

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from envs.robots.base import RobotWrapper
+from envs.tasks import push_grasp_primitives as prim
 from envs.tasks import push_grasp_rafts as rafts
 from envs.tasks.push_grasp import GRASP, PUSH, ObjectSpec, PushGraspConfig, PushGraspEnv, load_case, save_case
 from eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
@@ -128,6 +130,34 @@ def test_a_push_off_the_table_is_counted_lost_and_not_rewarded(env, tmp_path):
     _, reward, terminated, _, info = env.step([PUSH, 0, *env.workspace.world_to_pixel(start - [0.035, 0.0, 0.0])])
     assert info["objects_lost"] == 1 and info["objects_left"] == 0 and terminated
     assert reward == 0.0
+
+
+class _TcpTargets(RobotWrapper):
+    """Records every commanded TCP position (m, world frame)."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.targets = []
+
+    def send_action(self, action):
+        if "tcp.pose" in action:
+            self.targets.append(np.asarray(action["tcp.pose"][:3], dtype=float))
+        return self.inner.send_action(action)
+
+
+def test_a_push_ends_inside_the_workspace(env):
+    """As VPG's robot: a push towards the edge stops at the workspace limit instead of 10 cm further."""
+    env.reset(seed=0)
+    (x0, x1), (y0, y1), _ = env.workspace.bounds
+    start = np.array([x1 - 0.04, 0.5 * (y0 + y1)])
+    reach = {}
+    for bounds in (None, np.asarray(env.workspace.bounds)[:2]):
+        robot = _TcpTargets(env.robot)
+        robot.connect()  # the env's arm is connected already: this only marks the wrapper
+        prim.push(robot, start, 0.0, 0.0, env.config.primitives, bounds=bounds)
+        reach[bounds is None] = max(t[0] for t in robot.targets)
+    assert reach[True] == pytest.approx(start[0] + env.config.primitives.push_length, abs=1e-6)
+    assert reach[False] == pytest.approx(x1, abs=1e-6)
 
 
 def test_a_packed_plank_needs_a_push_before_it_can_be_grasped(env, tmp_path):
@@ -283,16 +313,16 @@ def test_two_iterations_checkpoint_round_trip_and_exact_resume(tmp_path):
 def test_metrics_match_hand_computed_episodes():
     completed = summarize_episode([GRASP, PUSH, GRASP, GRASP], [1.0, 0.5, 0.0, 1.0], True, 2)
     assert completed == {"num_objects": 2, "actions": 4, "grasps": 3, "grasp_successes": 2, "pushes": 1,
-                         "completed": True, "completed_strict": True, "objects_lost": 0}
+                         "cleared": True, "completed": True, "objects_lost": 0}
     perfect = summarize_episode([GRASP, GRASP], [1.0, 1.0], True, 2)
     failed = summarize_episode([GRASP] * 10, [0.0] * 10, False, 2)
     lost = summarize_episode([PUSH, GRASP], [0.5, 1.0], True, 2, objects_lost=1)  # cleared, one pushed out
-    assert lost["completed"] and not lost["completed_strict"]
+    assert lost["cleared"] and not lost["completed"]  # the paper's evaluate.py: not every object was grasped
     metrics = aggregate([completed, perfect, failed, lost])
-    assert metrics["completion"] == pytest.approx(3 / 4) and metrics["completion_strict"] == pytest.approx(2 / 4)
+    assert metrics["completion"] == pytest.approx(2 / 4) and metrics["clearance"] == pytest.approx(3 / 4)
     assert metrics["objects_lost"] == 1
-    assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1 + 1) / 3)  # averaged over completed runs only
-    assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2 + 2 / 2) / 3)
+    assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
+    assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
     assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0
 
 

@@ -117,7 +117,12 @@ class SimPanda(Robot):
         self.reset_to_home()
 
     def _disconnect(self) -> None:
-        """The simulated arm stays in the world; only the kinematic twin is released."""
+        """The simulated arm stays in the world, and the IK twin is kept for the next connect (a workcell
+        reconnects on every reset; a fresh physics client each time is slow and prints to stdout)."""
+
+    def close(self) -> None:
+        """Disconnect and release the IK twin's physics client; safe to call more than once."""
+        self.disconnect()
         if self._twin is not None:
             self._twin.close()
             self._twin = None

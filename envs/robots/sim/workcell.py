@@ -43,5 +43,5 @@ class SimWorkcell:
 
     def close(self) -> None:
         """Release arm and physics client; safe to call more than once."""
-        self.robot.disconnect()
+        self.robot.close()
         self.world.close()
