@@ -132,6 +132,23 @@ def test_a_push_off_the_table_is_counted_lost_and_not_rewarded(env, tmp_path):
     assert reward == 0.0
 
 
+def test_dropped_objects_that_settle_at_the_edge_are_not_part_of_the_test(tmp_path):
+    env = PushGraspEnv(heightmap_size=64, num_objects=6, drop_half_extent=0.22)  # drops reach the edge
+    try:
+        (x0, x1), (y0, y1), _ = env.workspace.bounds
+        margin = env.config.drop_edge_margin
+        _, info = env.reset(seed=0)
+        assert info["objects_lost"] > 0 and info["objects_left"] + info["objects_lost"] == 6
+        for name in env.object_names:
+            x, y, _ = env.world.body_pose(name)[0]
+            assert x0 + margin <= x <= x1 - margin and y0 + margin <= y <= y1 - margin
+        near_edge = _case(tmp_path, [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.21, 0.0, 0.02))])
+        _, info = env.reset(options={"case": str(near_edge)})  # a case is loaded as written
+        assert info["objects_left"] == 1 and info["objects_lost"] == 0
+    finally:
+        env.close()
+
+
 class _TcpTargets(RobotWrapper):
     """Records every commanded TCP position (m, world frame)."""
 

@@ -85,6 +85,10 @@ class PushGraspConfig:
     """Largest extent in m a mesh from ``objects_dir`` is scaled to (before a random factor in [0.8, 1.2])."""
     drop_half_extent: float = 0.1
     """Objects are dropped at random (x, y) within this half-width in m of the workspace centre."""
+    drop_edge_margin: float = 0.02
+    """A dropped object that rolls to within this distance in m of the workspace edge while settling is removed
+    before the episode starts (counted in ``info["objects_lost"]`` at reset, which evaluation leaves out): the
+    slightest touch would push it out, whatever the policy does."""
     raft_fraction: float = 0.0
     """Probability that a random scene packs some of its objects into rafts of planks side by side, where a finger
     has no room and a push frees a plank (``envs.tasks.push_grasp_rafts``); the rest are dropped around them.
@@ -128,6 +132,8 @@ class PushGraspConfig:
             raise ValueError(f"objects_dir {self.objects_dir!r} is not a folder")
         if self.max_actions < 1 or self.max_consecutive_failures < 1:
             raise ValueError("max_actions and max_consecutive_failures must be >= 1")
+        if not 0.0 <= self.drop_edge_margin < WORKSPACE_SIZE / 2:
+            raise ValueError(f"drop_edge_margin must be in [0, {WORKSPACE_SIZE / 2}) m, got {self.drop_edge_margin}")
         if not 0.0 <= self.raft_fraction <= 1.0:
             raise ValueError(f"raft_fraction must be a probability in [0, 1], got {self.raft_fraction}")
 
@@ -370,13 +376,14 @@ class PushGraspEnv(gym.Env):
         if settle:
             self.world.step_until_static(max_time=self.config.settle_time)
 
-    def _remove_lost(self) -> int:
-        """Remove objects outside the workspace box (x, y) or fallen below the table; returns how many."""
+    def _remove_lost(self, margin: float = 0.0) -> int:
+        """Remove objects outside the workspace box (x, y) shrunk by ``margin`` m, or fallen below the table;
+        returns how many."""
         (x0, x1), (y0, y1), _ = self.workspace.bounds
         lost = 0
         for name in list(self._objects):
             x, y, z = self.world.body_pose(name)[0]
-            if not (x0 <= x <= x1 and y0 <= y <= y1) or z < -0.05:
+            if not (x0 + margin <= x <= x1 - margin and y0 + margin <= y <= y1 - margin) or z < -0.05:
                 self.world.remove_body(name)
                 self._objects.remove(name)
                 lost += 1
@@ -407,6 +414,7 @@ class PushGraspEnv(gym.Env):
         unknown = set(options) - {"case", "jitter"}
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; supported: ['case', 'jitter']")
+        margin = 0.0
         if options.get("case") is not None:
             specs = load_case(options["case"])
             if options.get("jitter") is not None:
@@ -415,9 +423,10 @@ class PushGraspEnv(gym.Env):
             self.world.step_until_static(max_time=0.5)
         else:
             self._build_scene(self._random_specs(), settle=True)
+            margin = self.config.drop_edge_margin
         self._counters = {"num_objects": len(self._objects), "objects_lost": 0, "objects_grasped": 0,
                           "num_actions": 0, "consecutive_failures": 0}
-        self._counters["objects_lost"] = self._remove_lost()
+        self._counters["objects_lost"] = self._remove_lost(margin)
         self._obs = self._observe()
         return self._obs, self._info(grasp_success=False, scene_changed=False)
 
