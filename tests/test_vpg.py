@@ -167,14 +167,15 @@ def test_a_push_ends_inside_the_workspace(env):
     env.reset(seed=0)
     (x0, x1), (y0, y1), _ = env.workspace.bounds
     start = np.array([x1 - 0.04, 0.5 * (y0 + y1)])
-    reach = {}
-    for bounds in (None, np.asarray(env.workspace.bounds)[:2]):
+
+    def farthest_x(bounds):
         robot = _TcpTargets(env.robot)
         robot.connect()  # the env's arm is connected already: this only marks the wrapper
         prim.push(robot, start, 0.0, 0.0, env.config.primitives, bounds=bounds)
-        reach[bounds is None] = max(t[0] for t in robot.targets)
-    assert reach[True] == pytest.approx(start[0] + env.config.primitives.push_length, abs=1e-6)
-    assert reach[False] == pytest.approx(x1, abs=1e-6)
+        return max(t[0] for t in robot.targets)
+
+    assert farthest_x(None) == pytest.approx(start[0] + env.config.primitives.push_length, abs=1e-6)
+    assert farthest_x(np.asarray(env.workspace.bounds)[:2]) == pytest.approx(x1, abs=1e-6)
 
 
 def test_a_packed_plank_needs_a_push_before_it_can_be_grasped(env, tmp_path):
