@@ -73,7 +73,9 @@ def test_shipped_cases_load_and_lie_in_the_workspace():
 
     files = sorted(SHIPPED_CASES.glob("*.json"))
     assert len(files) == 11 and all((SHIPPED_CASES / f"{name}.json").is_file() for name in DEMO_CASES)
-    for path in files:
+    stress = sorted((SHIPPED_CASES.parent / "vpg_stress_cases").glob("*.json"))
+    assert len(stress) == 12
+    for path in files + stress:
         for spec in load_case(path):
             assert max(abs(spec.position[0]), abs(spec.position[1])) + min(spec.size[:2]) / 2 < 0.224, path.name
 
