@@ -22,13 +22,14 @@ import zmq
 
 from envs.core.poses import euler_to_quat, quat_multiply
 from envs.robots import Robot, make_robot
-from envs.robots.base import RobotWrapper, close_gripper, move_to_pose, open_gripper
+from envs.robots.base import close_gripper, move_to_pose, open_gripper
 from envs.robots.real.client import BridgeRobot
 from envs.robots.real.keys import generate_keys, load_client_keys
 from envs.robots.real.protocol import BridgeAuthError, BridgeTimeoutError, ProtocolError, SessionError, decode, encode
 from envs.robots.real.safety import SafetyViolationError
 from envs.robots.real.server import server_process
 from envs.robots.real.sim_twin import SimTwin, SimTwinConfig
+from envs.robots.recording import ActionRecorder
 from eval import cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -108,22 +109,6 @@ def test_missing_keys_fail_clearly(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- identity with the in-process sim
-class RecordingRobot(RobotWrapper):
-    """Passes everything to ``inner`` and records each applied action; the inner robot's owner disconnects it."""
-
-    def __init__(self, inner: Robot) -> None:
-        super().__init__(inner)
-        self.applied: list[dict[str, np.ndarray]] = []
-
-    def _disconnect(self) -> None:
-        """Left to the inner robot's owner."""
-
-    def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        applied = self.inner.send_action(action)
-        self.applied.append(applied)
-        return applied
-
-
 def scripted_pick(robot: Robot, scene: Any, seed: int) -> tuple[list[dict[str, np.ndarray]], list[float], np.ndarray]:
     """Pick a seeded box off the table; returns (applied actions, reward per primitive, final box pose (7,)).
 
@@ -133,7 +118,7 @@ def scripted_pick(robot: Robot, scene: Any, seed: int) -> tuple[list[dict[str, n
     yaw = float(rng.uniform(-0.5, 0.5))
     scene.add_primitive("box", "box", (0.04, 0.04, 0.04), (x, y, 0.02), euler_to_quat([0.0, 0.0, yaw]), mass=0.05)
     down = quat_multiply(euler_to_quat([0.0, 0.0, yaw]), np.array([1.0, 0.0, 0.0, 0.0]))
-    recorder = RecordingRobot(robot)
+    recorder = ActionRecorder(robot)
     recorder.connect()
     rewards = []
     steps = [

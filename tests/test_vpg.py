@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from envs.robots.base import RobotWrapper
+from envs.robots.recording import ActionRecorder
 from envs.tasks import push_grasp_primitives as prim
 from envs.tasks import push_grasp_rafts as rafts
 from envs.tasks.push_grasp import GRASP, PUSH, ObjectSpec, PushGraspConfig, PushGraspEnv, load_case, save_case
@@ -151,19 +151,6 @@ def test_dropped_objects_that_settle_at_the_edge_are_not_part_of_the_test(tmp_pa
         env.close()
 
 
-class _TcpTargets(RobotWrapper):
-    """Records every commanded TCP position (m, world frame)."""
-
-    def __init__(self, inner):
-        super().__init__(inner)
-        self.targets = []
-
-    def send_action(self, action):
-        if "tcp.pose" in action:
-            self.targets.append(np.asarray(action["tcp.pose"][:3], dtype=float))
-        return self.inner.send_action(action)
-
-
 def test_a_push_ends_inside_the_workspace(env):
     """As VPG's robot: a push towards the edge stops at the workspace limit instead of 10 cm further."""
     env.reset(seed=0)
@@ -171,10 +158,10 @@ def test_a_push_ends_inside_the_workspace(env):
     start = np.array([x1 - 0.04, 0.5 * (y0 + y1)])
 
     def farthest_x(bounds):
-        robot = _TcpTargets(env.robot)
-        robot.connect()  # the env's arm is connected already: this only marks the wrapper
-        prim.push(robot, start, 0.0, 0.0, env.config.primitives, bounds=bounds)
-        return max(t[0] for t in robot.targets)
+        recorder = ActionRecorder(env.robot)
+        recorder.connect()  # the env's arm is connected already: this only marks the wrapper
+        prim.push(recorder, start, 0.0, 0.0, env.config.primitives, bounds=bounds)
+        return max(a["tcp.pose"][0] for a in recorder.applied if "tcp.pose" in a)
 
     assert farthest_x(None) == pytest.approx(start[0] + env.config.primitives.push_length, abs=1e-6)
     assert farthest_x(np.asarray(env.workspace.bounds)[:2]) == pytest.approx(x1, abs=1e-6)

@@ -1,4 +1,4 @@
-"""A robot wrapper that grabs a camera frame every few control periods (for episode videos)."""
+"""Robot wrappers that watch an episode: camera frames every few control periods (videos), applied actions (logs)."""
 
 from __future__ import annotations
 
@@ -39,4 +39,22 @@ class RecordingRobot(RobotWrapper):
         self._calls += 1
         if self._calls % self.every == 0:
             self.capture()
+        return applied
+
+
+class ActionRecorder(RobotWrapper):
+    """Forwards the contract to ``robot`` and appends every applied action (as the robot returned it) to
+    :attr:`applied`. It can be attached to a robot that is already connected: disconnecting the recorder
+    leaves the robot's connection to its owner."""
+
+    def __init__(self, robot: Robot) -> None:
+        super().__init__(robot)
+        self.applied: list[dict[str, np.ndarray]] = []
+
+    def _disconnect(self) -> None:
+        """Left to the inner robot's owner."""
+
+    def _send_action(self, action: dict[str, Any]) -> dict[str, np.ndarray]:
+        applied = self.inner.send_action(action)
+        self.applied.append(applied)
         return applied

@@ -5,13 +5,14 @@ VPG's pair of top-down heightmaps (colour and height). An action picks a primiti
 and a heightmap pixel:
 
 - push (0): a 10 cm straight push with closed fingers starting at the pixel, along rotation angle
-  ``theta_i = 2 pi i / R`` (measured from +x, i.e. +col, toward +y, i.e. +row);
+  ``theta_i = 2 pi i / R`` (measured from +x, i.e. +col, toward +y, i.e. +row), its end point clipped
+  to the workspace limits as in VPG's robot code;
 - grasp (1): a top-down parallel-jaw grasp centred at the pixel, the fingers closing along ``theta_i``
   and reaching ``grasp_depth`` below the surface; success = an object lifted and held; it is removed.
 
 Reward: 1 for a successful grasp, 0.5 for a push that changes the scene (VPG's heightmap-difference
-test) without shoving an object out of the workspace (in VPG's simulator that restarts the scene), else
-0. The episode terminates when the workspace is clear and is truncated after
+test) without shoving an object out of the workspace (the paper's evaluation counts a run that loses an
+object as incomplete), else 0. The episode terminates when the workspace is clear and is truncated after
 ``max_consecutive_failures`` failed actions in a row or ``max_actions`` actions. Objects pushed out of
 the workspace are removed and counted in ``info["objects_lost"]``.
 
