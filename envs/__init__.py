@@ -14,4 +14,4 @@ def _register(name: str, entry_point: str, max_episode_steps: int | None = None)
     ENV_IDS.append(env_id)
 
 
-_register("PushGrasp", "envs.tasks.push_grasp:PushGraspEnv")
+_register("PushGrasp", "manipstack.envs.tasks.push_grasp:PushGraspEnv")

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.heightmap import Workspace, heightmap_from_frames
-from envs.core.poses import euler_to_quat
-from envs.core.world import World
-from envs.robots.base import close_gripper, is_grasping, move_to_pose, open_gripper
-from envs.robots.recording import RecordingRobot
-from envs.robots.sim import SimPanda
-from eval.media import save_panels, write_gif
-from eval.report import DemoSection
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames
+from manipstack.envs.core.poses import euler_to_quat
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.base import close_gripper, is_grasping, move_to_pose, open_gripper
+from manipstack.envs.robots.recording import RecordingRobot
+from manipstack.envs.robots.sim import SimPanda
+from manipstack.eval.media import save_panels, write_gif
+from manipstack.eval.report import DemoSection
 
 WORKSPACE = Workspace(np.array([[-0.224, 0.224], [-0.224, 0.224], [-0.01, 0.3]]), 0.002)
 BLOCK_COLORS = [(0.9, 0.2, 0.2, 1), (0.2, 0.7, 0.3, 1), (0.2, 0.4, 0.9, 1), (0.95, 0.8, 0.2, 1)]

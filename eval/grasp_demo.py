@@ -8,15 +8,14 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import torch
-
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.poses import quat_to_matrix
-from eval.grasp_validation import GraspValidator, ValidationConfig, poses_to_wrist, validate_grasps
-from eval.report import DemoSection
-from grasp_models.hand.model import DEFAULT_SPEC, HandModel
-from grasp_models.metrics import grasp_q1
-from grasp_models.objects import ObjectModel, load_object_mesh, parse_object_spec
-from grasp_models.synthesis import AnnealingConfig, synthesize
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.core.poses import quat_to_matrix
+from manipstack.eval.grasp_validation import GraspValidator, ValidationConfig, poses_to_wrist, validate_grasps
+from manipstack.eval.report import DemoSection
+from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel
+from manipstack.grasp_models.metrics import grasp_q1
+from manipstack.grasp_models.objects import ObjectModel, load_object_mesh, parse_object_spec
+from manipstack.grasp_models.synthesis import AnnealingConfig, synthesize
 
 DEMO_OBJECTS = "procedural:5,random_urdfs:1"
 DEMO_BATCH = 16

@@ -26,18 +26,17 @@ import numpy as np
 import torch
 import trimesh
 import tyro
+from manipstack.envs.core.mesh_cache import cache_trimesh
+from manipstack.envs.core.poses import matrix_to_quat
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand, SimHandConfig
+from manipstack.eval.report import run_metadata
+from manipstack.grasp_models.hand.model import HandModel, rot6d_to_matrix
+from manipstack.grasp_models.metrics import joint_entropy, wrist_rotation_spread
+from manipstack.grasp_models.objects import ObjectModel
+from manipstack.grasp_models.synthesis import squeeze_joints
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
-
-from envs.core.mesh_cache import cache_trimesh
-from envs.core.poses import matrix_to_quat
-from envs.core.world import World
-from envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand, SimHandConfig
-from eval.report import run_metadata
-from grasp_models.hand.model import HandModel, rot6d_to_matrix
-from grasp_models.metrics import joint_entropy, wrist_rotation_spread
-from grasp_models.objects import ObjectModel
-from grasp_models.synthesis import squeeze_joints
 
 GRAVITY_DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
 

@@ -23,9 +23,9 @@ import tyro
 
 # (title, "module:function"); each function takes (out_dir, seed) and returns a DemoSection.
 DEMO_SECTIONS: list[tuple[str, str]] = [
-    ("Foundation: scripted Panda pick", "eval.demo_pick:demo"),
-    ("VPG push-grasp Q-learning", "eval.vpg:demo"),
-    ("Dexterous grasp synthesis", "eval.grasp_demo:demo"),
+    ("Foundation: scripted Panda pick", "manipstack.eval.demo_pick:demo"),
+    ("VPG push-grasp Q-learning", "manipstack.eval.vpg:demo"),
+    ("Dexterous grasp synthesis", "manipstack.eval.grasp_demo:demo"),
 ]
 
 

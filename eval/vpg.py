@@ -33,14 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 import tyro
+from manipstack.envs.robots import Workcell
+from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
+from manipstack.envs.tasks.push_grasp_primitives import PrimitiveConfig
+from manipstack.eval.media import write_gif
+from manipstack.eval.report import DemoSection, run_metadata
+from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
 from tqdm import tqdm
-
-from envs.robots import Workcell
-from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
-from envs.tasks.push_grasp_primitives import PrimitiveConfig
-from eval.media import write_gif
-from eval.report import DemoSection, run_metadata
-from policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
 
 
 @dataclass

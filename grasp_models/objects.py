@@ -22,9 +22,8 @@ import open3d as o3d
 import pybullet_data
 import torch
 import trimesh
-
-from assets.grasp_objects.procedural import KINDS, make_primitive
-from envs.core.mesh_cache import load_trimesh
+from manipstack.assets.grasp_objects.procedural import KINDS, make_primitive
+from manipstack.envs.core.mesh_cache import load_trimesh
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".off", ".glb")
 

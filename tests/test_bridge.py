@@ -19,18 +19,25 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+from manipstack.envs.core.poses import euler_to_quat, quat_multiply
+from manipstack.envs.robots import Robot, make_robot
+from manipstack.envs.robots.base import close_gripper, move_to_pose, open_gripper
+from manipstack.envs.robots.real.client import BridgeRobot
+from manipstack.envs.robots.real.keys import generate_keys, load_client_keys
+from manipstack.envs.robots.real.protocol import (
+    BridgeAuthError,
+    BridgeTimeoutError,
+    ProtocolError,
+    SessionError,
+    decode,
+    encode,
+)
+from manipstack.envs.robots.real.safety import SafetyViolationError
+from manipstack.envs.robots.real.server import server_process
+from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
+from manipstack.envs.robots.recording import ActionRecorder
 
-from envs.core.poses import euler_to_quat, quat_multiply
-from envs.robots import Robot, make_robot
-from envs.robots.base import close_gripper, move_to_pose, open_gripper
-from envs.robots.real.client import BridgeRobot
-from envs.robots.real.keys import generate_keys, load_client_keys
-from envs.robots.real.protocol import BridgeAuthError, BridgeTimeoutError, ProtocolError, SessionError, decode, encode
-from envs.robots.real.safety import SafetyViolationError
-from envs.robots.real.server import server_process
-from envs.robots.real.sim_twin import SimTwin, SimTwinConfig
-from envs.robots.recording import ActionRecorder
-from eval import cli
+from manipstack import cli
 
 pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[1]
@@ -332,7 +339,7 @@ CLIENT_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from envs.robots.real.client import BridgeRobot
+    from manipstack.envs.robots.real.client import BridgeRobot
 
     robot = BridgeRobot(sys.argv[1], sys.argv[2], stream=False)
     robot.connect()

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from envs.robots import make_workcell
-from envs.robots.real.keys import generate_keys
-from envs.robots.real.server import server_process
-from eval.vpg import EvalVPGConfig, make_env
-from policies.vpg.agent import load_agent
+from manipstack.envs.robots import make_workcell
+from manipstack.envs.robots.real.keys import generate_keys
+from manipstack.envs.robots.real.server import server_process
+from manipstack.eval.vpg import EvalVPGConfig, make_env
+from manipstack.policies.vpg.agent import load_agent
 
 CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "vpg" / "vpg"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs
+from manipstack import envs
 
 # Small settings so the whole sweep stays fast; every env accepts its config fields as keyword overrides.
 TOY_KWARGS: dict[str, dict] = {"manipstack/PushGrasp-v0": {"num_objects": 3, "heightmap_size": 64}}

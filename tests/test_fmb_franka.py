@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from envs.robots import make_robot
-from envs.robots.base import move_to_pose
-from envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp, RobotCommunicationError
-from envs.robots.real.fmb_standin import FmbStandinServer
-from envs.robots.real.keys import generate_keys
-from envs.robots.real.server import server_process
-from envs.robots.sim.panda import SimPandaConfig
+from manipstack.envs.robots import make_robot
+from manipstack.envs.robots.base import move_to_pose
+from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp, RobotCommunicationError
+from manipstack.envs.robots.real.fmb_standin import FmbStandinServer
+from manipstack.envs.robots.real.keys import generate_keys
+from manipstack.envs.robots.real.server import server_process
+from manipstack.envs.robots.sim.panda import SimPandaConfig
 
 pytestmark = pytest.mark.timeout(60)
 HOME = SimPandaConfig().home_joints

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs.core.camera import DepthNoise, Intrinsics, SimCamera, linearize_depth, look_at
-from envs.core.heightmap import Workspace, heightmap_from_frames, heightmap_from_points
-from envs.core.pointcloud import frame_to_points_world
-from envs.core.world import World
+from manipstack.envs.core.camera import DepthNoise, Intrinsics, SimCamera, linearize_depth, look_at
+from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames, heightmap_from_points
+from manipstack.envs.core.pointcloud import frame_to_points_world
+from manipstack.envs.core.world import World
 
 WORKSPACE = Workspace(np.array([[-0.224, 0.224], [-0.224, 0.224], [-0.01, 0.3]]), 0.002)
 

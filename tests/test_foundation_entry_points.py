@@ -6,11 +6,11 @@ import importlib
 import json
 
 import pytest
+from manipstack.eval.bench.sim_speed import SimBenchConfig, run
+from manipstack.eval.demo_pick import demo
+from manipstack.eval.report import DemoConfig, run_demo
 
-from eval import cli
-from eval.bench.sim_speed import SimBenchConfig, run
-from eval.demo_pick import demo
-from eval.report import DemoConfig, run_demo
+from manipstack import cli
 
 
 def test_cli_help_lists_commands(capsys):
@@ -49,7 +49,7 @@ def test_report_renders_sections_and_provenance(tmp_path):
     "module_name", sorted({module for names in cli.COMMANDS.values() for module, _ in names.values()})
 )
 def test_every_command_module_has_main_and_help(module_name, capsys):
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(f"manipstack.{module_name}")
     with pytest.raises(SystemExit) as exit_info:
         module.main(["--help"])
     assert exit_info.value.code == 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-
-from envs.core.world import World
+from manipstack.envs.core.world import World
 
 
 def _drop_scene(world: World, seed: int) -> None:

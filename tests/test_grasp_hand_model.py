@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from manipstack.envs.core.poses import matrix_to_quat
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.sim.hand import SimHand
+from manipstack.grasp_models.hand.model import HandModel, matrix_to_rot6d, rot6d_to_matrix
+from manipstack.grasp_models.objects import ObjectModel
 from scipy.spatial.transform import Rotation
-
-from envs.core.poses import matrix_to_quat
-from envs.core.world import World
-from envs.robots.sim.hand import SimHand
-from grasp_models.hand.model import HandModel, matrix_to_rot6d, rot6d_to_matrix
-from grasp_models.objects import ObjectModel
 
 
 @pytest.fixture(scope="module")

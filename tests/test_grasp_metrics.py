@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from manipstack.grasp_models.metrics import joint_entropy, q1_metric, wrist_rotation_spread
+from manipstack.grasp_models.synthesis.dexgraspnet import force_closure_energy
 from scipy.spatial.transform import Rotation
-
-from grasp_models.metrics import joint_entropy, q1_metric, wrist_rotation_spread
-from grasp_models.synthesis.dexgraspnet import force_closure_energy
 
 CUBE_POINTS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
-
-from eval.grasp_validation import GraspValidator, validate_grasps
-from grasp_models.hand.model import HandModel
-from grasp_models.objects import ObjectModel
-from grasp_models.synthesis import AnnealingConfig, synthesize
+from manipstack.eval.grasp_validation import GraspValidator, validate_grasps
+from manipstack.grasp_models.hand.model import HandModel
+from manipstack.grasp_models.objects import ObjectModel
+from manipstack.grasp_models.synthesis import AnnealingConfig, synthesize
 
 KNOWN_GRASP = Path(__file__).resolve().parents[1] / "assets" / "hands" / "allegro_like_box_grasp.json"
 

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.world import World
-from envs.robots import Feature, Robot, RobotNotConnectedError, make_robot
-from envs.robots.real.fmb_standin import FmbStandinServer
-from envs.robots.real.keys import generate_keys
-from envs.robots.real.safety import SafetyConfig, SafetyLayer
-from envs.robots.real.server import server_process
-from envs.robots.sim.panda import SimPandaConfig
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.core.world import World
+from manipstack.envs.robots import Feature, Robot, RobotNotConnectedError, make_robot
+from manipstack.envs.robots.real.fmb_standin import FmbStandinServer
+from manipstack.envs.robots.real.keys import generate_keys
+from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer
+from manipstack.envs.robots.real.server import server_process
+from manipstack.envs.robots.sim.panda import SimPandaConfig
 
 pytestmark = pytest.mark.timeout(60)
 

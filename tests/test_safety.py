@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
-from envs.core.poses import rotation_angle_between
-from envs.core.world import World
-from envs.robots.real.safety import SafetyConfig, SafetyLayer, SafetyViolationError, Watchdog
-from envs.robots.sim.panda import SimPanda
+from manipstack.envs.core.poses import rotation_angle_between
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer, SafetyViolationError, Watchdog
+from manipstack.envs.robots.sim.panda import SimPanda
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,7 +42,7 @@ def test_config_rejects_bad_values() -> None:
 def test_workspace_clamp_is_logged_with_before_and_after(world: World, caplog: pytest.LogCaptureFixture) -> None:
     robot = _safe(world, workspace_max=(0.35, 0.45, 0.3), max_relative_target_m=1.0, max_cartesian_speed_mps=100.0)
     quat = robot.get_observation()["tcp.pose"][3:]
-    with caplog.at_level(logging.WARNING, logger="envs.robots.real.safety"):
+    with caplog.at_level(logging.WARNING, logger="manipstack.envs.robots.real.safety"):
         applied = robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, 0.9], quat])})
     assert applied["tcp.pose"][2] == pytest.approx(0.3)
     event = robot.clamp_events[-1]

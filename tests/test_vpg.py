@@ -9,16 +9,23 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from envs.robots.recording import ActionRecorder
-from envs.tasks import push_grasp_primitives as prim
-from envs.tasks import push_grasp_rafts as rafts
-from envs.tasks.push_grasp import GRASP, PUSH, ObjectSpec, PushGraspConfig, PushGraspEnv, load_case, save_case
-from eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
-from policies.checkpoint import load_train_state, load_weights, save_checkpoint
-from policies.vpg.agent import VPGAgent, VPGConfig, load_agent
-from policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
-from train.vpg import TrainVPGConfig, train
+from manipstack.envs.robots.recording import ActionRecorder
+from manipstack.envs.tasks import push_grasp_primitives as prim
+from manipstack.envs.tasks import push_grasp_rafts as rafts
+from manipstack.envs.tasks.push_grasp import (
+    GRASP,
+    PUSH,
+    ObjectSpec,
+    PushGraspConfig,
+    PushGraspEnv,
+    load_case,
+    save_case,
+)
+from manipstack.eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
+from manipstack.policies.checkpoint import load_train_state, load_weights, save_checkpoint
+from manipstack.policies.vpg.agent import VPGAgent, VPGConfig, load_agent
+from manipstack.policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
+from manipstack.train.vpg import TrainVPGConfig, train
 
 RED = (1.0, 0.0, 0.0)
 
@@ -69,7 +76,7 @@ def test_case_loads_exactly(env, tmp_path):
 
 
 def test_shipped_cases_load_and_lie_in_the_workspace():
-    from eval.vpg import DEMO_CASES, SHIPPED_CASES
+    from manipstack.eval.vpg import DEMO_CASES, SHIPPED_CASES
 
     files = sorted(SHIPPED_CASES.glob("*.json"))
     assert len(files) == 11 and all((SHIPPED_CASES / f"{name}.json").is_file() for name in DEMO_CASES)

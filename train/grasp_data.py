@@ -33,15 +33,14 @@ import h5py
 import numpy as np
 import torch
 import tyro
+from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC
+from manipstack.eval.grasp_validation import GraspValidator, ValidationConfig, validate_grasps
+from manipstack.eval.report import run_metadata
+from manipstack.grasp_models.hand.model import HandModel
+from manipstack.grasp_models.metrics import grasp_q1
+from manipstack.grasp_models.objects import ObjectModel, ObjectSource, load_object_mesh, parse_object_spec
+from manipstack.grasp_models.synthesis import AnnealingConfig, EnergyWeights, synthesize
 from tqdm import tqdm
-
-from envs.robots.sim.hand import DEFAULT_HAND_SPEC
-from eval.grasp_validation import GraspValidator, ValidationConfig, validate_grasps
-from eval.report import run_metadata
-from grasp_models.hand.model import HandModel
-from grasp_models.metrics import grasp_q1
-from grasp_models.objects import ObjectModel, ObjectSource, load_object_mesh, parse_object_spec
-from grasp_models.synthesis import AnnealingConfig, EnergyWeights, synthesize
 
 log = logging.getLogger(__name__)
 

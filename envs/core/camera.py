@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-
-from envs.core.world import World
+from manipstack.envs.core.world import World
 
 # OpenGL camera (x right, y up, z backward) expressed in the OpenCV camera frame.
 _CV_FROM_GL = np.diag([1.0, -1.0, -1.0, 1.0])

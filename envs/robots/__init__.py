@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from envs.robots.base import Feature, Robot, RobotNotConnectedError, Workcell
+from manipstack.envs.robots.base import Feature, Robot, RobotNotConnectedError, Workcell
 
 _BACKENDS: dict[str, Callable[..., Robot]] = {}
 
@@ -16,19 +16,19 @@ def register_backend(name: str, factory: Callable[..., Robot]) -> None:
 
 
 def _make_sim(**kwargs: Any) -> Robot:
-    from envs.robots.sim.panda import SimPanda
+    from manipstack.envs.robots.sim.panda import SimPanda
 
     return SimPanda(**kwargs)
 
 
 def _make_bridge(**kwargs: Any) -> Robot:
-    from envs.robots.real.client import BridgeRobot
+    from manipstack.envs.robots.real.client import BridgeRobot
 
     return BridgeRobot(**kwargs)
 
 
 def _make_fmb_franka_http(**kwargs: Any) -> Robot:
-    from envs.robots.real.fmb_franka import FmbFrankaHttp
+    from manipstack.envs.robots.real.fmb_franka import FmbFrankaHttp
 
     return FmbFrankaHttp(**kwargs)
 
@@ -56,11 +56,11 @@ def make_workcell(backend: str = "sim", **kwargs: Any) -> Workcell:
     ``SimWorkcellConfig``) or a digital twin behind the driver bridge (``"bridge"``, keyword arguments of
     ``BridgeRobot``: ``address``, ``keys``, ...)."""
     if backend == "sim":
-        from envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
+        from manipstack.envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
 
         return SimWorkcell(SimWorkcellConfig(**kwargs))
     if backend == "bridge":
-        from envs.robots.real.client import RemoteWorkcell
+        from manipstack.envs.robots.real.client import RemoteWorkcell
 
         return RemoteWorkcell(**kwargs)
     raise ValueError(f"unknown workcell backend {backend!r}; available: ['bridge', 'sim']")

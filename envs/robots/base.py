@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-
-from envs.core.poses import Pose, interpolate_poses, pose_to_pose7, rotation_angle_between
+from manipstack.envs.core.poses import Pose, interpolate_poses, pose_to_pose7, rotation_angle_between
 
 if TYPE_CHECKING:
-    from envs.core.camera import Camera
+    from manipstack.envs.core.camera import Camera
 
 log = logging.getLogger(__name__)
 

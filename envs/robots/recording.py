@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from envs.core.camera import Camera
-from envs.robots.base import Robot, RobotWrapper
+from manipstack.envs.core.camera import Camera
+from manipstack.envs.robots.base import Robot, RobotWrapper
 
 
 class RecordingRobot(RobotWrapper):

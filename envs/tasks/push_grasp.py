@@ -33,15 +33,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
-from assets.blocks import BLOCK_SHAPES, PALETTE, block_files
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.heightmap import Workspace, heightmap_from_frames
-from envs.core.mesh_cache import load_trimesh
-from envs.core.poses import euler_to_quat, quat_multiply
-from envs.robots import Workcell, make_workcell
-from envs.tasks import push_grasp_primitives as prim
-from envs.tasks import push_grasp_rafts as rafts
+from manipstack.assets.blocks import BLOCK_SHAPES, PALETTE, block_files
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames
+from manipstack.envs.core.mesh_cache import load_trimesh
+from manipstack.envs.core.poses import euler_to_quat, quat_multiply
+from manipstack.envs.robots import Workcell, make_workcell
+from manipstack.envs.tasks import push_grasp_primitives as prim
+from manipstack.envs.tasks import push_grasp_rafts as rafts
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.core.poses import euler_to_quat
-from envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
+from manipstack.envs.core.poses import euler_to_quat
+from manipstack.envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from assets.blocks import PALETTE
-from envs.core.poses import euler_to_quat
+from manipstack.assets.blocks import PALETTE
+from manipstack.envs.core.poses import euler_to_quat
 
 PLANK_LENGTH = (0.09, 0.11)  # m, longer than the Panda's 8 cm opening
 PLANK_WIDTH = (0.042, 0.05)  # m, two side by side are wider than the opening

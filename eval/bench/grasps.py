@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import tyro
-
-from eval.report import run_metadata
-from grasp_models.hand.model import DEFAULT_SPEC, HandModel, matrix_to_rot6d
-from grasp_models.objects import parse_object_spec
-from grasp_models.synthesis import AnnealingConfig
-from train.grasp_data import GraspDataConfig, unit_results
+from manipstack.eval.report import run_metadata
+from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel, matrix_to_rot6d
+from manipstack.grasp_models.objects import parse_object_spec
+from manipstack.grasp_models.synthesis import AnnealingConfig
+from manipstack.train.grasp_data import GraspDataConfig, unit_results
 
 
 def _bench_annealing() -> AnnealingConfig:
@@ -85,7 +84,7 @@ def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
     ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
     try:
         # warm up: every worker process imports the synthesis stack once before timing
-        warm = ray.remote(num_cpus=1)(lambda: __import__("train.grasp_data").__name__)
+        warm = ray.remote(num_cpus=1)(lambda: __import__("manipstack.train.grasp_data").__name__)
         ray.get([warm.remote() for _ in range(config.workers)])
         startup_s = time.perf_counter() - start
         start = time.perf_counter()

@@ -17,10 +17,9 @@ import numpy as np
 import pybullet
 import pybullet_data
 import tyro
-
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.core.world import World
-from eval.report import run_metadata
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.core.world import World
+from manipstack.eval.report import run_metadata
 
 
 @dataclass

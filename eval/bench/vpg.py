@@ -24,12 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import tyro
+from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
+from manipstack.eval.report import run_metadata
+from manipstack.policies.vpg.agent import VPGAgent, VPGConfig
+from manipstack.policies.vpg.net import padded_size, rotation_grids
 from torch import nn
-
-from envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
-from eval.report import run_metadata
-from policies.vpg.agent import VPGAgent, VPGConfig
-from policies.vpg.net import padded_size, rotation_grids
 
 
 @dataclass

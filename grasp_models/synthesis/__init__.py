@@ -1,6 +1,6 @@
 """DexGraspNet-style grasp synthesis: energy, initialisation and annealed optimisation."""
 
-from grasp_models.synthesis.dexgraspnet import (
+from manipstack.grasp_models.synthesis.dexgraspnet import (
     AnnealingConfig,
     EnergyTerms,
     EnergyWeights,

@@ -25,9 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-from grasp_models.hand.model import HandModel, HandState, matrix_to_rot6d
-from grasp_models.objects import ObjectModel
+from manipstack.grasp_models.hand.model import HandModel, HandState, matrix_to_rot6d
+from manipstack.grasp_models.objects import ObjectModel
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from policies.checkpoint import load_config, load_weights
-from policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
+from manipstack.policies.checkpoint import load_config, load_weights
+from manipstack.policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
 
 METHODS = ("vpg", "grasping-only", "reactive")
 PUSH, GRASP = 0, 1

@@ -19,13 +19,11 @@ from typing import Any
 
 import numpy as np
 import zmq
-from zmq.utils.monitor import recv_monitor_message
-
-from envs.core.camera import Intrinsics
-from envs.core.mesh_cache import default_cache_dir
-from envs.robots.base import Feature, Robot, RobotNotConnectedError
-from envs.robots.real.keys import ClientKeys, load_client_keys
-from envs.robots.real.protocol import (
+from manipstack.envs.core.camera import Intrinsics
+from manipstack.envs.core.mesh_cache import default_cache_dir
+from manipstack.envs.robots.base import Feature, Robot, RobotNotConnectedError
+from manipstack.envs.robots.real.keys import ClientKeys, load_client_keys
+from manipstack.envs.robots.real.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     REMOTE_WORLD_ATTRIBUTES,
@@ -39,7 +37,8 @@ from envs.robots.real.protocol import (
     decode,
     encode,
 )
-from envs.robots.real.safety import SafetyViolationError
+from manipstack.envs.robots.real.safety import SafetyViolationError
+from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger(__name__)
 

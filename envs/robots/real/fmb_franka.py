@@ -20,8 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 import requests
-
-from envs.robots.base import Feature, Robot, unit_quaternion_pose
+from manipstack.envs.robots.base import Feature, Robot, unit_quaternion_pose
 
 log = logging.getLogger(__name__)
 

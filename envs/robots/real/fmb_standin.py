@@ -16,10 +16,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import numpy as np
-
-from envs.robots.base import move_to_joints
-from envs.robots.real.sim_twin import SimTwin, SimTwinConfig
-from envs.robots.sim.panda import SimPandaConfig
+from manipstack.envs.robots.base import move_to_joints
+from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
+from manipstack.envs.robots.sim.panda import SimPandaConfig
 
 log = logging.getLogger(__name__)
 

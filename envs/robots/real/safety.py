@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from manipstack.envs.core.poses import rotation_angle_between
+from manipstack.envs.robots.base import Feature, Robot, RobotWrapper
 from scipy.spatial.transform import Rotation, Slerp
-
-from envs.core.poses import rotation_angle_between
-from envs.robots.base import Feature, Robot, RobotWrapper
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import signal
 import subprocess
@@ -37,13 +36,11 @@ from typing import Any, Literal
 import numpy as np
 import tyro
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
-
-from envs.core.camera import Camera
-from envs.robots.base import Feature, Robot
-from envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
-from envs.robots.real.keys import load_server_keys
-from envs.robots.real.protocol import (
+from manipstack.envs.core.camera import Camera
+from manipstack.envs.robots.base import Feature, Robot
+from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
+from manipstack.envs.robots.real.keys import load_server_keys
+from manipstack.envs.robots.real.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -52,8 +49,9 @@ from envs.robots.real.protocol import (
     encode,
     error_reply,
 )
-from envs.robots.real.safety import SafetyConfig, SafetyLayer, Watchdog
-from envs.robots.real.sim_twin import SCENE_METHODS, SimTwin, SimTwinConfig
+from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer, Watchdog
+from manipstack.envs.robots.real.sim_twin import SCENE_METHODS, SimTwin, SimTwinConfig
+from zmq.auth.thread import ThreadAuthenticator
 
 log = logging.getLogger(__name__)
 
@@ -426,10 +424,8 @@ def server_process(args: list[str], ready_timeout_s: float = 30.0) -> Iterator[t
     """
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "endpoint"
-        command = [sys.executable, "-m", "envs.robots.real.server", *args, "--ready-file", str(ready)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[3]),
-                                                             os.environ.get("PYTHONPATH", "")])}
-        process = subprocess.Popen(command, env=env)
+        command = [sys.executable, "-m", "manipstack.envs.robots.real.server", *args, "--ready-file", str(ready)]
+        process = subprocess.Popen(command)
         try:
             deadline = time.monotonic() + ready_timeout_s
             while not ready.exists():

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from envs.core.camera import Intrinsics, SimCamera, look_at
-from envs.robots.real.protocol import REMOTE_WORLD_ATTRIBUTES, REMOTE_WORLD_METHODS
-from envs.robots.sim.panda import SimPandaConfig
-from envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.robots.real.protocol import REMOTE_WORLD_ATTRIBUTES, REMOTE_WORLD_METHODS
+from manipstack.envs.robots.sim.panda import SimPandaConfig
+from manipstack.envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
 
 SCENE_METHODS = ("reset", "call_world")
 """Twin methods a bridge client may call remotely."""

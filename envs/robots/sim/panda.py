@@ -6,11 +6,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-
-from envs.core.camera import Camera
-from envs.core.poses import pose_to_pose7
-from envs.core.world import World
-from envs.robots.base import Feature, Robot, unit_quaternion_pose
+from manipstack.envs.core.camera import Camera
+from manipstack.envs.core.poses import pose_to_pose7
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.base import Feature, Robot, unit_quaternion_pose
 
 log = logging.getLogger(__name__)
 

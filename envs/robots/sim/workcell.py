@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from envs.core.world import World
-from envs.robots.sim.panda import SimPanda, SimPandaConfig
+from manipstack.envs.core.world import World
+from manipstack.envs.robots.sim.panda import SimPanda, SimPandaConfig
 
 
 @dataclass(frozen=True)

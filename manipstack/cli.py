@@ -1,7 +1,7 @@
 """The ``manipstack`` command: ``manipstack <group> <name> [options]``.
 
 Each command is a module with a ``main(argv)`` function whose options come from a config dataclass
-(tyro), so ``manipstack train vpg --help`` and ``python -m train.vpg --help`` print the same thing.
+(tyro), so ``manipstack train vpg --help`` and ``python -m manipstack.train.vpg --help`` print the same thing.
 Modules are imported only when their command runs, so ``manipstack --help`` is instant.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-# group -> name -> (module, one-line summary)
+# group -> name -> (module below manipstack, one-line summary)
 COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "demo": {"": ("eval.report", "run every capability at demo size and write reports/demo/index.html")},
     "train": {
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         given = rest[0] if rest else "(none)"
         sys.exit(f"manipstack {group}: unknown name {given}; choose one of {sorted(names)}\n\n{_usage()}")
-    module = importlib.import_module(names[name][0])
+    module = importlib.import_module(f"manipstack.{names[name][0]}")
     sys.argv = [f"manipstack {group} {name}".rstrip(), *rest]
     module.main(rest)
 
