@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames
 from manipstack.envs.core.poses import euler_to_quat
 from manipstack.envs.core.world import World
-from manipstack.envs.robots.base import close_gripper, is_grasping, move_to_pose, open_gripper
+from manipstack.envs.robots.motion import close_gripper, is_grasping, move_to_pose, open_gripper
 from manipstack.envs.robots.recording import RecordingRobot
 from manipstack.envs.robots.sim import SimPanda
 from manipstack.eval.media import save_panels, write_gif

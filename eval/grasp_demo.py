@@ -8,6 +8,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import torch
+
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.poses import quat_to_matrix
 from manipstack.eval.grasp_validation import GraspValidator, ValidationConfig, poses_to_wrist, validate_grasps

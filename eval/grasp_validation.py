@@ -26,17 +26,18 @@ import numpy as np
 import torch
 import trimesh
 import tyro
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
+
 from manipstack.envs.core.mesh_cache import cache_trimesh
 from manipstack.envs.core.poses import matrix_to_quat
 from manipstack.envs.core.world import World
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand, SimHandConfig
-from manipstack.eval.report import run_metadata
 from manipstack.grasp_models.hand.model import HandModel, rot6d_to_matrix
 from manipstack.grasp_models.metrics import joint_entropy, wrist_rotation_spread
 from manipstack.grasp_models.objects import ObjectModel
 from manipstack.grasp_models.synthesis import squeeze_joints
-from scipy.spatial.transform import Rotation
-from tqdm import tqdm
 
 GRAVITY_DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 import html
 import importlib
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tyro
+
+from manipstack.envs.data.provenance import run_metadata
 
 # (title, "module:function"); each function takes (out_dir, seed) and returns a DemoSection.
 DEMO_SECTIONS: list[tuple[str, str]] = [
@@ -50,26 +48,6 @@ class DemoConfig:
     """Seed for every random choice."""
     only: str | None = None
     """Run only sections whose title contains this text (case-insensitive)."""
-
-
-def git_commit() -> str:
-    """Short commit hash of the working tree (``unknown`` outside git)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def run_metadata(seed: int | list[int]) -> dict[str, object]:
-    """The provenance every metrics file carries: exact command, commit, seed(s), machine."""
-    return {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "git_commit": git_commit(),
-        "seed": seed,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
 
 
 def _media_html(path: Path, out_dir: Path) -> str:

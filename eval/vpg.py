@@ -33,13 +33,15 @@ from typing import Any
 import numpy as np
 import torch
 import tyro
+from tqdm import tqdm
+
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import Workcell
 from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
 from manipstack.envs.tasks.push_grasp_primitives import PrimitiveConfig
 from manipstack.eval.media import write_gif
-from manipstack.eval.report import DemoSection, run_metadata
+from manipstack.eval.report import DemoSection
 from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
-from tqdm import tqdm
 
 
 @dataclass

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from manipstack.grasp_models.hand.model import HandModel
-from manipstack.grasp_models.objects import ObjectModel
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.transform import Rotation
+
+from manipstack.grasp_models.hand.model import HandModel
+from manipstack.grasp_models.objects import ObjectModel
 
 
 def q1_metric(points: np.ndarray, normals: np.ndarray, friction: float = 0.8, cone_edges: int = 8,

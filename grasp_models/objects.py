@@ -22,6 +22,7 @@ import open3d as o3d
 import pybullet_data
 import torch
 import trimesh
+
 from manipstack.assets.grasp_objects.procedural import KINDS, make_primitive
 from manipstack.envs.core.mesh_cache import load_trimesh
 

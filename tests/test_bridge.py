@@ -19,9 +19,11 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+
+from manipstack import cli
 from manipstack.envs.core.poses import euler_to_quat, quat_multiply
 from manipstack.envs.robots import Robot, make_robot
-from manipstack.envs.robots.base import close_gripper, move_to_pose, open_gripper
+from manipstack.envs.robots.motion import close_gripper, move_to_pose, open_gripper
 from manipstack.envs.robots.real.client import BridgeRobot
 from manipstack.envs.robots.real.keys import generate_keys, load_client_keys
 from manipstack.envs.robots.real.protocol import (
@@ -36,8 +38,6 @@ from manipstack.envs.robots.real.safety import SafetyViolationError
 from manipstack.envs.robots.real.server import server_process
 from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
 from manipstack.envs.robots.recording import ActionRecorder
-
-from manipstack import cli
 
 pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from manipstack.envs.robots import make_workcell
 from manipstack.envs.robots.real.keys import generate_keys
 from manipstack.envs.robots.real.server import server_process

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from manipstack.envs.robots import make_robot
-from manipstack.envs.robots.base import move_to_pose
+from manipstack.envs.robots.motion import move_to_pose
 from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp, RobotCommunicationError
 from manipstack.envs.robots.real.fmb_standin import FmbStandinServer
 from manipstack.envs.robots.real.keys import generate_keys

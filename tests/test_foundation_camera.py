@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from manipstack.envs.core.camera import DepthNoise, Intrinsics, SimCamera, linearize_depth, look_at
 from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames, heightmap_from_points
 from manipstack.envs.core.pointcloud import frame_to_points_world

@@ -6,11 +6,11 @@ import importlib
 import json
 
 import pytest
+
+from manipstack import cli
 from manipstack.eval.bench.sim_speed import SimBenchConfig, run
 from manipstack.eval.demo_pick import demo
 from manipstack.eval.report import DemoConfig, run_demo
-
-from manipstack import cli
 
 
 def test_cli_help_lists_commands(capsys):

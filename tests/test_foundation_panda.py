@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from manipstack.envs.core.poses import euler_to_quat, rotation_angle_between
 from manipstack.envs.core.world import World
 from manipstack.envs.robots import RobotNotConnectedError, make_robot
-from manipstack.envs.robots.base import close_gripper, is_grasping, move_to_pose, open_gripper, tcp_pose
+from manipstack.envs.robots.motion import close_gripper, is_grasping, move_to_pose, open_gripper, tcp_pose
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import h5py
-import manipstack.train.grasp_data as grasp_data
 import numpy as np
 import pytest
+
+import manipstack.train.grasp_data as grasp_data
 from manipstack.grasp_models.objects import load_object_mesh, parse_object_spec
 
 

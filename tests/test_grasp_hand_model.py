@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from scipy.spatial.transform import Rotation
+
 from manipstack.envs.core.poses import matrix_to_quat
 from manipstack.envs.core.world import World
 from manipstack.envs.robots.sim.hand import SimHand
 from manipstack.grasp_models.hand.model import HandModel, matrix_to_rot6d, rot6d_to_matrix
 from manipstack.grasp_models.objects import ObjectModel
-from scipy.spatial.transform import Rotation
 
 
 @pytest.fixture(scope="module")

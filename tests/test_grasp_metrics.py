@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
+
 from manipstack.grasp_models.metrics import joint_entropy, q1_metric, wrist_rotation_spread
 from manipstack.grasp_models.synthesis.dexgraspnet import force_closure_energy
-from scipy.spatial.transform import Rotation
 
 CUBE_POINTS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
 

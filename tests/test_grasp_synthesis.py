@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+
 from manipstack.eval.grasp_validation import GraspValidator, validate_grasps
 from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.objects import ObjectModel

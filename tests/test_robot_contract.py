@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.world import World
 from manipstack.envs.robots import Feature, Robot, RobotNotConnectedError, make_robot

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from manipstack.envs.core.poses import rotation_angle_between
 from manipstack.envs.core.world import World
 from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer, SafetyViolationError, Watchdog

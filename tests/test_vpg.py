@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from manipstack.envs.robots.recording import ActionRecorder
 from manipstack.envs.tasks import push_grasp_primitives as prim
 from manipstack.envs.tasks import push_grasp_rafts as rafts

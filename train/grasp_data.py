@@ -26,6 +26,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,14 +34,16 @@ import h5py
 import numpy as np
 import torch
 import tyro
+from tqdm import tqdm
+
+from manipstack.envs.core.parallel import parallel_map
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC
 from manipstack.eval.grasp_validation import GraspValidator, ValidationConfig, validate_grasps
-from manipstack.eval.report import run_metadata
 from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.metrics import grasp_q1
 from manipstack.grasp_models.objects import ObjectModel, ObjectSource, load_object_mesh, parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig, EnergyWeights, synthesize
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -220,32 +223,16 @@ def object_splits(sources: list[ObjectSource], every: int, seed: int) -> list[st
     return ["test" if i in held_out else "train" for i in range(len(sources))]
 
 
-def unit_results(pending: list[tuple[ObjectSource, str]], config: GraspDataConfig):
-    """Yield unit results (dicts) or exceptions as they finish, in-process or through Ray."""
-    if config.workers == 1 and config.ray_address is None:
-        for source, split in pending:
-            yield synthesize_object(source, split, config)
-        return
-    import ray  # optional dependency (extra 'ray')
+def unit_results(pending: list[tuple[ObjectSource, str]], config: GraspDataConfig) -> Iterator[dict | Exception]:
+    """Unit results (dicts), or exceptions for units that failed every retry, as they finish (in-process or Ray)."""
+    units = parallel_map(functools.partial(_synthesize_pending, config=config), pending, config.workers,
+                         config.ray_address, config.retries, describe=lambda unit: f"object {unit[0].name}")
+    for _, result in units:
+        yield result
 
-    owns_ray = not ray.is_initialized()  # a caller (e.g. the benchmark) may have started Ray already
-    if owns_ray and config.ray_address is not None:
-        ray.init(address=config.ray_address, log_to_driver=False)
-    elif owns_ray:
-        ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=config.retries, retry_exceptions=True)(synthesize_object)
-        refs = {task.remote(source, split, config): source for source, split in pending}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            source = refs.pop(ready[0])
-            try:
-                yield ray.get(ready[0])
-            except Exception as err:  # a unit that failed all retries is skipped; a rerun tries it again
-                yield RuntimeError(f"object {source.name} failed after {config.retries} retries: {err}")
-    finally:
-        if owns_ray:
-            ray.shutdown()
+
+def _synthesize_pending(unit: tuple[ObjectSource, str], config: GraspDataConfig) -> dict:
+    return synthesize_object(*unit, config)
 
 
 def build_dataset(config: GraspDataConfig) -> dict[str, object]:

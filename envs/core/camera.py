@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
 from manipstack.envs.core.world import World
 
 # OpenGL camera (x right, y up, z backward) expressed in the OpenCV camera frame.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from manipstack.envs.core.pointcloud import frame_to_points_world
 
 

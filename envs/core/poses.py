@@ -68,3 +68,8 @@ def interpolate_poses(start: Pose, goal: Pose, num: int) -> list[Pose]:
     return [(start_pos + f * (goal_pos - start_pos), q) for f, q in zip(fractions, quats)]
 
 
+def unit_quaternion_pose(pose7: np.ndarray) -> np.ndarray:
+    """A copy of a pose (x, y, z, qx, qy, qz, qw) with its quaternion scaled to unit length."""
+    pose7 = np.array(pose7, dtype=float)
+    pose7[3:] /= np.linalg.norm(pose7[3:])
+    return pose7

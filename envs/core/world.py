@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pybullet
 import pybullet_data
-from manipstack.envs.core.mesh_cache import default_cache_dir, prepare_mesh
 from pybullet_utils import bullet_client
+
+from manipstack.envs.core.mesh_cache import default_cache_dir, prepare_mesh
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from manipstack.envs.core.camera import Camera
 from manipstack.envs.robots.base import Robot, RobotWrapper
 

@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
 from manipstack.assets.blocks import BLOCK_SHAPES, PALETTE, block_files
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from manipstack.envs.core.poses import euler_to_quat
-from manipstack.envs.robots.base import Robot, close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
+from manipstack.envs.robots.base import Robot
+from manipstack.envs.robots.motion import close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
 
 
 @dataclass(frozen=True)

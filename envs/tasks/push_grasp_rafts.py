@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from manipstack.assets.blocks import PALETTE
 from manipstack.envs.core.poses import euler_to_quat
 

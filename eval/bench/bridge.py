@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import tyro
+from tqdm import tqdm
+
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import make_robot
 from manipstack.envs.robots.real.keys import generate_keys
 from manipstack.envs.robots.real.server import server_process
 from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
-from manipstack.eval.report import run_metadata
-from tqdm import tqdm
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import tyro
-from manipstack.eval.report import run_metadata
+
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel, matrix_to_rot6d
 from manipstack.grasp_models.objects import parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig

@@ -17,9 +17,10 @@ import numpy as np
 import pybullet
 import pybullet_data
 import tyro
+
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.world import World
-from manipstack.eval.report import run_metadata
+from manipstack.envs.data.provenance import run_metadata
 
 
 @dataclass

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import tyro
+from torch import nn
+
+from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
-from manipstack.eval.report import run_metadata
 from manipstack.policies.vpg.agent import VPGAgent, VPGConfig
 from manipstack.policies.vpg.net import padded_size, rotation_grids
-from torch import nn
 
 
 @dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from manipstack.grasp_models.hand.model import HandModel, HandState, matrix_to_rot6d
 from manipstack.grasp_models.objects import ObjectModel
 

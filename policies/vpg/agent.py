@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from manipstack.policies.checkpoint import load_config, load_weights
 from manipstack.policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
+
 from manipstack.envs.core.camera import Intrinsics
 from manipstack.envs.core.mesh_cache import default_cache_dir
 from manipstack.envs.robots.base import Feature, Robot, RobotNotConnectedError
@@ -38,7 +40,6 @@ from manipstack.envs.robots.real.protocol import (
     encode,
 )
 from manipstack.envs.robots.real.safety import SafetyViolationError
-from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger(__name__)
 

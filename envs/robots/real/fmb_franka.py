@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 import requests
-from manipstack.envs.robots.base import Feature, Robot, unit_quaternion_pose
+
+from manipstack.envs.core.poses import unit_quaternion_pose
+from manipstack.envs.robots.base import Feature, Robot
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import numpy as np
-from manipstack.envs.robots.base import move_to_joints
+
+from manipstack.envs.robots.motion import move_to_joints
 from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
 from manipstack.envs.robots.sim.panda import SimPandaConfig
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
 from manipstack.envs.core.poses import rotation_angle_between
 from manipstack.envs.robots.base import Feature, Robot, RobotWrapper
-from scipy.spatial.transform import Rotation, Slerp
 
 log = logging.getLogger(__name__)
 

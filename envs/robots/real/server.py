@@ -36,6 +36,8 @@ from typing import Any, Literal
 import numpy as np
 import tyro
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
 from manipstack.envs.core.camera import Camera
 from manipstack.envs.robots.base import Feature, Robot
 from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
@@ -51,7 +53,6 @@ from manipstack.envs.robots.real.protocol import (
 )
 from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer, Watchdog
 from manipstack.envs.robots.real.sim_twin import SCENE_METHODS, SimTwin, SimTwinConfig
-from zmq.auth.thread import ThreadAuthenticator
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.robots.real.protocol import REMOTE_WORLD_ATTRIBUTES, REMOTE_WORLD_METHODS
 from manipstack.envs.robots.sim.panda import SimPandaConfig

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from manipstack.envs.core.world import World
 
 DEFAULT_HAND_SPEC = Path(__file__).resolve().parents[3] / "assets" / "hands" / "allegro_like.json"

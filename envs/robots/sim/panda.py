@@ -6,10 +6,11 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
 from manipstack.envs.core.camera import Camera
-from manipstack.envs.core.poses import pose_to_pose7
+from manipstack.envs.core.poses import pose_to_pose7, unit_quaternion_pose
 from manipstack.envs.core.world import World
-from manipstack.envs.robots.base import Feature, Robot, unit_quaternion_pose
+from manipstack.envs.robots.base import Feature, Robot
 
 log = logging.getLogger(__name__)
 
