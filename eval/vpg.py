@@ -23,9 +23,9 @@ over the heightmap with the chosen action marked, at the episode's first push if
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 import tyro
-from tqdm import tqdm
 
 from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import Workcell
-from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
-from manipstack.envs.tasks.push_grasp_primitives import PrimitiveConfig
+from manipstack.envs.tasks.push_grasp import PushGraspEnv
 from manipstack.eval.media import write_gif
 from manipstack.eval.report import DemoSection
-from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, load_agent
+from manipstack.eval.runner import Episode, EpisodeJob, run_episodes
+from manipstack.grasp_models.checkpoint import load_checkpoint
+from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, load_agent
+from manipstack.policies.vpg.policy import VPGPolicy
 
 
 @dataclass
@@ -72,6 +73,10 @@ class EvalVPGConfig:
     """Write a GIF of the first episode and a Q-map figure of its first action, per checkpoint."""
     device: str = "cpu"
     """Torch device."""
+    workers: int = 1
+    """Parallel episode workers: 1 runs in this process; more run chunks of episodes as Ray tasks (same results)."""
+    ray_address: str | None = None
+    """Address of a running Ray cluster (e.g. 'auto' or 'ray://host:10001') instead of a local Ray instance."""
     threads: int | None = 1
     """Torch CPU threads; 1 is fastest for this small net on a busy 2-core CPU, None keeps torch's choice."""
 
@@ -84,6 +89,8 @@ class EvalVPGConfig:
             raise ValueError(f"--cases {self.cases} holds no .json test cases")
         if self.runs < 1:
             raise ValueError(f"--runs must be >= 1, got {self.runs}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {self.workers}")
         names = [Path(c).name for c in self.checkpoint]
         if len(set(names)) < len(names):
             raise ValueError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
@@ -180,53 +187,22 @@ def plot_q_maps(obs: dict[str, np.ndarray], q: np.ndarray, action: np.ndarray, n
 
 
 # ---------------------------------------------------------------------------- rollouts
-def run_episode(env: PushGraspEnv, agent: VPGAgent, seed: int, options: dict[str, Any] | None,
-                media_dir: Path | None = None) -> dict[str, Any]:
-    """One greedy episode; with ``media_dir``, also write ``episode.gif`` and ``qmaps.png`` there (the Q maps
-    of the episode's first push, or of its first action if it never pushes)."""
-    obs, info = env.reset(seed=seed, options=options)
-    agent.new_episode()
-    num_objects, lost_at_reset = info["objects_left"], info["objects_lost"]
-    primitives: list[int] = []
-    rewards: list[float] = []
-    frames = [env.render()] if media_dir is not None else []
-    terminated = truncated = False
-    while not (terminated or truncated):
-        q, action, _ = agent.act(obs, explore=False)
-        if media_dir is not None and (not primitives or (action[0] == PUSH and PUSH not in primitives)):
-            plot_q_maps(obs, q, action, agent.config.num_rotations, media_dir / "qmaps.png")
-        obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe_result(action, reward)
-        primitives.append(int(action[0]))
-        rewards.append(float(reward))
-        if media_dir is not None:
-            frames.append(env.render())
-    if media_dir is not None:
-        write_gif(frames, media_dir / "episode.gif", fps=2.0)
-    summary = summarize_episode(primitives, rewards, terminated, num_objects, info["objects_lost"] - lost_at_reset)
-    return {**summary, "seed": seed}
-
-
-def make_env(config: dict[str, Any], eval_config: EvalVPGConfig, workcell: Workcell | None = None) -> PushGraspEnv:
+def make_env(checkpoint: VPGCheckpointConfig, eval_config: EvalVPGConfig, workcell: Workcell | None = None
+             ) -> PushGraspEnv:
     """The env a checkpoint was trained in, with the evaluation's object set and limits; in ``workcell`` if
     given (e.g. a digital twin behind the driver bridge), else in-process."""
-    known = {f.name for f in dataclasses.fields(PushGraspConfig)}
-    dropped = sorted(set(config["env"]) - known)
-    if dropped:
-        warnings.warn(f"checkpoint env settings {dropped} are not PushGraspConfig fields any more; ignored",
-                      stacklevel=2)
-    env_dict = {k: v for k, v in config["env"].items() if k in known}
-    env_dict["primitives"] = PrimitiveConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                for k, v in env_dict["primitives"].items()})
-    env_dict["workspace_center"] = tuple(env_dict["workspace_center"])
-    env_config = PushGraspConfig(**env_dict)
     overrides: dict[str, Any] = {"objects_dir": str(eval_config.objects) if eval_config.objects else None,
                                  "raft_fraction": eval_config.raft_fraction}
     if eval_config.random is not None:
         overrides["num_objects"] = eval_config.random
     if eval_config.max_actions is not None:
         overrides["max_actions"] = eval_config.max_actions
-    return PushGraspEnv(dataclasses.replace(env_config, **overrides), render_mode="rgb_array", workcell=workcell)
+    return PushGraspEnv(dataclasses.replace(checkpoint.env, **overrides), render_mode="rgb_array", workcell=workcell)
+
+
+def _env_for(checkpoint: Path, eval_config: EvalVPGConfig) -> PushGraspEnv:
+    """The evaluation env of a checkpoint folder (a picklable factory for the runner's workers)."""
+    return make_env(load_checkpoint(checkpoint, kind="vpg").config, eval_config)
 
 
 def arrangements(config: EvalVPGConfig) -> list[tuple[str, dict[str, Any] | None]]:
@@ -234,6 +210,39 @@ def arrangements(config: EvalVPGConfig) -> list[tuple[str, dict[str, Any] | None
     if config.cases is not None:
         return [(p.stem, {"case": str(p)}) for p in sorted(Path(config.cases).glob("*.json"))]
     return [(f"random-{config.random}", None)]
+
+
+def episode_jobs(config: EvalVPGConfig) -> list[EpisodeJob]:
+    """Every test episode: ``--runs`` per arrangement, episode k seeded ``10_000_000 + 1000 * seed + k``, case runs
+    jittered; the first one is recorded (GIF, Q maps) when ``--video``."""
+    jobs = []
+    for case, options in arrangements(config):
+        if options is not None and any(config.jitter):
+            options = {**options, "jitter": list(config.jitter)}
+        jobs.extend(EpisodeJob(10_000_000 + 1000 * config.seed + k, options, case) for k in range(config.runs))
+    if config.video:
+        jobs[0] = dataclasses.replace(jobs[0], record=True)
+    return jobs
+
+
+def episode_summary(episode: Episode) -> dict[str, Any]:
+    """The paper's per-episode counts of a runner episode (objects lost at reset are not part of the test)."""
+    lost = episode.final_info["objects_lost"] - episode.reset_info["objects_lost"]
+    summary = summarize_episode([int(a[0]) for a in episode.actions], episode.rewards, episode.terminated,
+                                episode.reset_info["objects_left"], lost)
+    return {**summary, "seed": episode.job.seed, "case": episode.job.tag}
+
+
+def write_media(episode: Episode, agent: VPGAgent, folder: Path) -> None:
+    """``episode.gif`` of a recorded episode and ``qmaps.png`` at its first push (its first action if it never
+    pushes), Q maps recomputed from the recorded observation."""
+    write_gif(episode.frames, folder / "episode.gif", fps=2.0)
+    primitives = [int(a[0]) for a in episode.actions]
+    step = primitives.index(PUSH) if PUSH in primitives else 0
+    if episode.actions:
+        observation = episode.observations[step]
+        plot_q_maps(observation, agent.predict(observation), episode.actions[step], agent.config.num_rotations,
+                    folder / "qmaps.png")
 
 
 def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
@@ -244,28 +253,18 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     models: dict[str, Any] = {}
     start = time.time()
+    jobs = episode_jobs(config)
     for checkpoint in config.checkpoint:
         agent, ckpt_config = load_agent(checkpoint, config.device)
         name = Path(checkpoint).name
-        env = make_env(ckpt_config, config)
-        per_case: dict[str, Any] = {}
-        episodes: list[dict[str, Any]] = []
-        media_dir = out / name if config.video else None
-        try:
-            jobs = [(case, options, k) for case, options in arrangements(config) for k in range(config.runs)]
-            for case, options, k in tqdm(jobs, desc=f"eval {name}", unit="ep"):
-                if options is not None and any(config.jitter):
-                    options = {**options, "jitter": list(config.jitter)}
-                with torch.no_grad():
-                    episode = run_episode(env, agent, 10_000_000 + 1000 * config.seed + k, options, media_dir)
-                media_dir = None
-                episode["case"] = case
-                episodes.append(episode)
-        finally:
-            env.close()
-        for case, _ in arrangements(config):
-            per_case[case] = aggregate([e for e in episodes if e["case"] == case])
-        models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config["agent"]["method"],
+        runs = run_episodes(functools.partial(_env_for, Path(checkpoint), config),
+                            functools.partial(VPGPolicy.from_checkpoint, checkpoint, config.device, config.threads),
+                            jobs, config.workers, config.ray_address, desc=f"eval {name}")
+        episodes = [episode_summary(episode) for episode in runs]
+        if config.video:
+            write_media(runs[0], agent, out / name)
+        per_case = {case: aggregate([e for e in episodes if e["case"] == case]) for case, _ in arrangements(config)}
+        models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config.agent.method,
                         **aggregate(episodes), "per_case": per_case, "episodes": episodes}
         result = models[name]
         print(f"{name}: completion {result['completion']:.3f}, grasp success {result['grasp_success']:.3f}, "

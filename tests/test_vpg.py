@@ -10,20 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from manipstack.envs.core.scene import ObjectSpec, load_scene, save_scene
+from manipstack.envs.robots import primitives as prim
 from manipstack.envs.robots.recording import ActionRecorder
-from manipstack.envs.tasks import push_grasp_primitives as prim
 from manipstack.envs.tasks import push_grasp_rafts as rafts
-from manipstack.envs.tasks.push_grasp import (
-    GRASP,
-    PUSH,
-    ObjectSpec,
-    PushGraspConfig,
-    PushGraspEnv,
-    load_case,
-    save_case,
-)
+from manipstack.envs.tasks.push_grasp import GRASP, PUSH, PushGraspConfig, PushGraspEnv
 from manipstack.eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
-from manipstack.policies.checkpoint import load_train_state, load_weights, save_checkpoint
+from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
 from manipstack.policies.vpg.agent import VPGAgent, VPGConfig, load_agent
 from manipstack.policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
 from manipstack.train.vpg import TrainVPGConfig, train
@@ -49,7 +42,7 @@ def env():
 
 def _case(tmp_path, objects: list[ObjectSpec], name: str = "case.json"):
     path = tmp_path / name
-    save_case(path, objects)
+    save_scene(path, objects)
     return path
 
 
@@ -63,7 +56,7 @@ def test_case_loads_exactly(env, tmp_path):
     objects = [ObjectSpec("cube", (0.04, 0.04, 0.04), RED, (0.05, -0.03, 0.02), quat),
                ObjectSpec("rect_prism", (0.08, 0.03, 0.03), (0.0, 0.0, 1.0), (-0.06, 0.08, 0.015))]
     path = _case(tmp_path, objects)
-    assert load_case(path) == objects
+    assert load_scene(path) == objects
     obs, info = env.reset(options={"case": str(path)})
     assert info["objects_left"] == 2 and info["objects_lost"] == 0
     center = np.array([*env.config.workspace_center, 0.0])
@@ -84,7 +77,7 @@ def test_shipped_cases_load_and_lie_in_the_workspace():
     stress = sorted((SHIPPED_CASES.parent / "vpg_stress_cases").glob("*.json"))
     assert len(stress) == 12
     for path in files + stress:
-        for spec in load_case(path):
+        for spec in load_scene(path):
             assert max(abs(spec.position[0]), abs(spec.position[1])) + min(spec.size[:2]) / 2 < 0.224, path.name
 
 
@@ -270,7 +263,9 @@ def test_net_shapes_overfit_one_batch_and_save_load(tmp_path):
     assert losses[-1] < 0.01 < losses[0]
     q = agent.predict(obs)
     assert q[1, 1, 12, 14] == pytest.approx(1.0, abs=0.1) and q[0, 2, 8, 8] == pytest.approx(0.0, abs=0.1)
-    save_checkpoint(tmp_path / "ckpt", agent.net, {"kind": "vpg", "agent": config.__dict__})
+    env_config = PushGraspConfig(heightmap_size=32, num_rotations=4)
+    save_checkpoint(tmp_path / "ckpt", agent.net, {"kind": "vpg", "agent": config.__dict__,
+                                                   "env": dataclasses.asdict(env_config)})
     loaded, _ = load_agent(tmp_path / "ckpt")
     assert np.allclose(loaded.predict(obs), q, atol=1e-6)
 
@@ -316,7 +311,7 @@ def test_two_iterations_checkpoint_round_trip_and_exact_resume(tmp_path):
     resumed = train(_train_config(tmp_path / "b", 4, resume=True))
     a, _ = load_agent(straight)
     b, config = load_agent(resumed)
-    assert config["agent"]["method"] == "vpg" and config["env"]["heightmap_size"] == 32
+    assert config.agent.method == "vpg" and config.env.heightmap_size == 32
     for pa, pb in zip(a.net.state_dict().values(), b.net.state_dict().values()):
         assert torch.equal(pa, pb)
     net = QNet(8)

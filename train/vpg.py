@@ -29,7 +29,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
-from manipstack.policies.checkpoint import load_train_state, load_weights, save_checkpoint
+from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
 from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGConfig
 
 WINDOW = 200  # actions in the running success-rate window

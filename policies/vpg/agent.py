@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manipstack.policies.checkpoint import load_config, load_weights
+from manipstack.envs.tasks.push_grasp import PushGraspConfig
+from manipstack.grasp_models.checkpoint import CheckpointKind, load_checkpoint, load_weights
 from manipstack.policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
 
 METHODS = ("vpg", "grasping-only", "reactive")
@@ -316,12 +318,28 @@ class VPGAgent:
         self._failures = [tuple(f) for f in state["failures"]]
 
 
-def load_agent(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[VPGAgent, dict[str, Any]]:
-    """Rebuild an agent from a VPG checkpoint folder; returns it and the checkpoint's ``config.json`` dict."""
-    config = load_config(folder)
-    if config.get("kind") != "vpg" or "agent" not in config:
-        raise ValueError(f"{folder} is not a VPG checkpoint (config.json lacks kind='vpg' and an 'agent' section)")
-    agent = VPGAgent(VPGConfig(**config["agent"]), device=device)
+@dataclass
+class VPGCheckpointConfig:
+    """``config.json`` of a VPG checkpoint: the learner (and its network), the env it was trained in, and how it was
+    trained (the training command's settings, for provenance)."""
+
+    agent: VPGConfig
+    env: PushGraspConfig
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+def _build_agent(config: VPGCheckpointConfig, folder: Path, device: str) -> VPGAgent:
+    agent = VPGAgent(config.agent, device=device)
     load_weights(folder, agent.net, device)
     agent.net.eval()
-    return agent, config
+    return agent
+
+
+CHECKPOINT_KIND = CheckpointKind(VPGCheckpointConfig, _build_agent)
+"""How :func:`~manipstack.grasp_models.checkpoint.load_checkpoint` rebuilds a ``kind: "vpg"`` checkpoint."""
+
+
+def load_agent(folder: str | os.PathLike, device: str = "cpu") -> tuple[VPGAgent, VPGCheckpointConfig]:
+    """Rebuild an agent from a VPG checkpoint folder; returns it and the checkpoint's typed config."""
+    checkpoint = load_checkpoint(folder, device, kind="vpg")
+    return checkpoint.model, checkpoint.config

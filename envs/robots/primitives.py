@@ -1,11 +1,13 @@
-"""Push and grasp motion primitives for top-down manipulation, written only against the robot contract.
+"""Motion primitives for table-top manipulation with a parallel gripper, written only against the robot contract:
+guarded top-down grasp, lift, place, retreat, push, and a rest pose out of the overhead camera's view.
 
-Both primitives start and end at a *rest* pose out of the overhead camera's view, so the heightmap
-rendered after an action shows the scene and not the arm. Motions are straight Cartesian lines with
-large steps in free space and small steps near the table, with short bounded settles: the primitives
-run unchanged on any :class:`envs.robots.base.Robot`.
+Motions are straight Cartesian lines with large steps in free space and small steps near the table, with short
+bounded settles, built on :mod:`manipstack.envs.robots.motion`: the primitives run unchanged on any
+:class:`~manipstack.envs.robots.base.Robot` with a ``gripper.width`` (the sim Panda, the driver bridge, hardware).
+VPG's push and grasp start and end at the rest pose, so the heightmap rendered after an action shows the scene and
+not the arm.
 
-Angles are about the world z axis in rad; positions are in m, world frame.
+Angles are about the world z axis in rad; positions are in m, world frame; quaternions (x, y, z, w).
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manipstack.envs.core.poses import euler_to_quat
+from manipstack.envs.core.poses import Pose, euler_to_quat
 from manipstack.envs.robots.base import Robot
-from manipstack.envs.robots.motion import close_gripper, is_grasping, move_to_joints, move_to_pose, tcp_pose
+from manipstack.envs.robots.motion import (
+    close_gripper,
+    is_grasping,
+    move_to_joints,
+    move_to_pose,
+    open_gripper,
+    tcp_pose,
+)
 
 
 @dataclass(frozen=True)
 class PrimitiveConfig:
-    """Geometry and speed of the push and grasp primitives (m, rad)."""
+    """Geometry and speed of the primitives (m, rad)."""
 
     rest_position: tuple[float, float, float] = (-0.33, 0.0, 0.42)
     """TCP position in m, world frame, between actions: outside the overhead camera's view."""
@@ -111,22 +120,22 @@ def _contact_move(
 
 def grasp(
     robot: Robot, position: np.ndarray, surface_height: float, closing_angle: float, config: PrimitiveConfig
-) -> bool:
-    """Top-down parallel-jaw grasp; the gripper ends at rest, holding the object if the grasp held.
+) -> Pose | None:
+    """Guarded top-down parallel-jaw grasp: open, descend onto the grasp point, close.
 
     Args:
-        robot: any robot implementing the contract.
+        robot: any robot implementing the contract with a parallel gripper.
         position: grasp centre (x, y) or (x, y, z) in m, world frame; only x, y are used.
         surface_height: height in m of the surface at the grasp centre (the heightmap value).
         closing_angle: direction in rad (about world z, from +x) along which the fingers close.
         config: primitive geometry.
 
     The descent is guarded: if the fingers land on an object more than ``abort_height`` above the grasp
-    height, the arm backs off and retracts without closing (as a real arm stopped by contact would), so a
-    finger that has no room fails without crushing the neighbour into the table.
+    height, the arm backs off and retreats to the pre-grasp pose without closing (as a real arm stopped by
+    contact would), so a finger that has no room fails without crushing the neighbour into the table.
 
     Returns:
-        True if, after lifting, the fingers are held apart by something (the contract's grasp check).
+        The commanded TCP pose (position (3,) m, quaternion) at which the fingers closed, or None if aborted.
     """
     quat = top_down_quat(_finger_yaw(closing_angle))
     tcp_z = max(surface_height - config.grasp_depth, config.min_tcp_height)
@@ -138,10 +147,37 @@ def grasp(
     _contact_move(robot, target, quat, config, guarded=True)
     if tcp_pose(robot)[0][2] > target[2] + config.abort_height:  # the fingers landed on an object: abort
         _travel(robot, above, quat, config)
-        return False
+        return None
     close_gripper(robot, max_periods=12)
-    _travel(robot, np.array([target[0], target[1], config.lift_height]), quat, config)
+    return target, quat
+
+
+def lift(robot: Robot, grasp_pose: Pose, config: PrimitiveConfig, height: float | None = None) -> bool:
+    """Lift straight up from a grasp pose (position (3,) m, quaternion) to ``height`` m (default
+    ``config.lift_height``), orientation kept; returns whether the fingers are held apart by something."""
+    position, quat = grasp_pose
+    top = config.lift_height if height is None else height
+    _travel(robot, np.array([position[0], position[1], top]), quat, config)
     return is_grasping(robot)
+
+
+def place(robot: Robot, position: np.ndarray, quat_xyzw: np.ndarray, config: PrimitiveConfig) -> bool:
+    """Carry what the gripper holds above ``position`` (3,) m (the TCP target when released), descend to it,
+    open, and retreat upward; returns whether the TCP reached the release pose before opening."""
+    position = np.asarray(position, dtype=float)
+    above = position + [0.0, 0.0, config.approach_height]
+    _travel(robot, above, quat_xyzw, config)
+    reached = _contact_move(robot, position, quat_xyzw, config)
+    open_gripper(robot, max_periods=12)
+    retreat(robot, config)
+    return reached
+
+
+def retreat(robot: Robot, config: PrimitiveConfig, distance: float | None = None) -> bool:
+    """Move the TCP straight up by ``distance`` m (default ``config.approach_height``) from where it is."""
+    position, quat = tcp_pose(robot)
+    up = config.approach_height if distance is None else distance
+    return _travel(robot, position + [0.0, 0.0, up], quat, config)
 
 
 def release_and_rest(robot: Robot, config: PrimitiveConfig, rest_joints: np.ndarray | None = None) -> None:
