@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml
 	@if ! ldconfig -p | grep -q libusb-1.0; then \
 	  echo "installing libusb-1.0-0 (needed by open3d)"; \
 	  (apt-get install -y libusb-1.0-0 || (apt-get update && apt-get install -y libusb-1.0-0)); \

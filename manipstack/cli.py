@@ -8,7 +8,14 @@ Modules are imported only when their command runs, so ``manipstack --help`` is i
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Callable
+
+from manipstack.envs.core.errors import ManipstackError
+
+DEBUG_VARIABLE = "MANIPSTACK_DEBUG"
+"""Environment variable that, set to 1, makes every command show tracebacks (as ``--debug`` does)."""
 
 # group -> name -> (module below manipstack, one-line summary)
 COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
@@ -44,26 +51,52 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def run(main: Callable[[list[str]], object], argv: list[str], prog: str) -> None:
+    """Run a command's ``main(argv)``: the project's own errors (:class:`ManipstackError`: bad input, missing files,
+    unreachable robots) end in one line on stderr naming the problem, exit status 2; ``--debug`` anywhere in
+    ``argv`` (or ``MANIPSTACK_DEBUG=1``) shows the traceback instead. Any other exception is a bug and keeps its
+    traceback."""
+    debug = "--debug" in argv or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
+    try:
+        main(argv)
+    except ManipstackError as err:
+        if debug:
+            raise
+        message = " ".join(str(err).split())
+        print(f"{prog}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _fail(message: str) -> None:
+    print(f"{message}\n\n{_usage()}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Dispatch ``argv`` (default ``sys.argv[1:]``) to the command's module."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    options = [arg for arg in argv if arg != "--debug"]
+    if not options or options[0] in ("-h", "--help"):
         print(_usage())
         return
-    group, rest = argv[0], argv[1:]
+    group, rest = options[0], options[1:]
     if group not in COMMANDS:
-        sys.exit(f"manipstack: unknown command {group!r}\n\n{_usage()}")
+        _fail(f"manipstack: unknown command {group!r}")
     names = COMMANDS[group]
     if "" in names:
         name = ""
     elif rest and rest[0] in names:
         name, rest = rest[0], rest[1:]
     else:
-        given = rest[0] if rest else "(none)"
-        sys.exit(f"manipstack {group}: unknown name {given}; choose one of {sorted(names)}\n\n{_usage()}")
+        _fail(f"manipstack {group}: unknown name {rest[0] if rest else '(none)'}; choose one of {sorted(names)}")
     module = importlib.import_module(f"manipstack.{names[name][0]}")
-    sys.argv = [f"manipstack {group} {name}".rstrip(), *rest]
-    module.main(rest)
+    prog = f"manipstack {group} {name}".rstrip()
+    sys.argv = [prog, *rest]
+    run(module.main, [*rest, *(["--debug"] if "--debug" in argv else [])], prog)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The shipped VPG checkpoint replays two recorded episodes exactly: actions, rewards and final object poses equal
-those recorded with the code before the Task/Scene/runner refactor (commit afd00f1, ``tests/data/vpg_trace_afd00f1.json``).
+those recorded with the code before the Task/Scene/runner refactor (commit afd00f1,
+``tests/data/vpg_trace_afd00f1.json``).
 
 The trace was recorded on a 2-core x86-64 VM; floating-point results of physics and convolutions differ between
 machines (instruction sets, libm and oneDNN kernels), so the replay runs where this machine reproduces the

@@ -18,3 +18,7 @@ class InputError(ManipstackError, ValueError):
 
 class MissingInputError(InputError, FileNotFoundError):
     """A file or folder the user named (checkpoint, dataset, keys, objects, scene) does not exist."""
+
+
+class OutputExistsError(InputError, FileExistsError):
+    """An output the command would overwrite already exists (and the user did not ask to replace it)."""

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import trimesh
 
+from manipstack.envs.core.native_output import silenced
+
 
 @dataclass(frozen=True)
 class MeshFiles:
@@ -81,5 +83,6 @@ def prepare_mesh(path: Path, cache_dir: Path, decompose: bool, client) -> MeshFi
     collision = entry / "vhacd.obj"
     if not collision.is_file():
         log_file = entry / "vhacd.log"
-        _atomic_write(collision, lambda tmp: client.vhacd(str(visual), str(tmp), str(log_file), resolution=100000))
+        with silenced():  # V-HACD prints its parameters and progress; the log file keeps them
+            _atomic_write(collision, lambda tmp: client.vhacd(str(visual), str(tmp), str(log_file), resolution=100000))
     return MeshFiles(visual, collision, convex)

@@ -51,8 +51,9 @@ def parallel_map(
     elif owns_ray:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, **(ray_init or {}))
     try:
-        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(fn)
-        refs = {task.remote(item): index for index, item in enumerate(items)}
+        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_apply)
+        fn_ref = ray.put(fn)  # shipped to the object store once, not with every unit
+        refs = {task.remote(fn_ref, item): index for index, item in enumerate(items)}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             index = refs.pop(ready[0])
@@ -63,3 +64,8 @@ def parallel_map(
     finally:
         if owns_ray:
             ray.shutdown()
+
+
+def _apply(fn: Callable[[Item], Result], item: Item) -> Result:
+    """The Ray task body (Ray needs a plain function; ``fn`` may be a ``functools.partial``)."""
+    return fn(item)

@@ -2,7 +2,8 @@
 
 A scene is a list of :class:`ObjectSpec`. Positions are in m in a *scene frame* whose origin is a point on the
 table chosen by the task (for VPG the workspace centre); z = 0 is the table top, z-up, quaternions (x, y, z, w).
-An object's ``shape`` is a procedural toy block (:data:`manipstack.assets.blocks.BLOCK_SHAPES`), a mesh file
+An object's ``shape`` is a procedural toy block (:data:`manipstack.assets.blocks.BLOCK_SHAPES`), a PyBullet
+primitive (``"primitive:box"``, ``"primitive:cylinder"`` or ``"primitive:sphere"``, sized by the spec), a mesh file
 (.obj, .stl, .ply, .off, .glb; scaled to the spec's ``size``) or a URDF (loaded at its own scale).
 
 Scene files are JSON ``{"objects": [{"shape", "size", "color", "position", "orientation"?}, ...]}``; relative
@@ -27,6 +28,10 @@ from manipstack.envs.core.mesh_cache import load_trimesh
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".off", ".glb")
 """Mesh file types an object can be made from."""
+
+PRIMITIVE_SHAPES = ("primitive:box", "primitive:cylinder", "primitive:sphere")
+"""Shapes built from PyBullet's own primitives (``size``: box extents; cylinder diameter, diameter, height along z;
+sphere diameter, repeated)."""
 
 OBJECT_KEYS = ("shape", "size", "color", "position", "orientation")
 """Keys of one object in a scene file (``orientation`` optional)."""
@@ -83,10 +88,11 @@ def _object_spec(entry: object, where: str, folder: Path) -> ObjectSpec:
     shape = entry.get("shape")
     if not isinstance(shape, str):
         raise InputError(f"{where}: needs a 'shape' (block name or mesh/URDF path)")
-    if shape not in BLOCK_SHAPES:
+    if shape not in BLOCK_SHAPES and shape not in PRIMITIVE_SHAPES:
         path = Path(shape) if Path(shape).is_absolute() else folder / shape
         if not path.is_file():
-            raise InputError(f"{where}: shape {shape!r} is neither a block {BLOCK_SHAPES} nor a file")
+            raise InputError(f"{where}: shape {shape!r} is neither a block {BLOCK_SHAPES}, a primitive "
+                             f"{PRIMITIVE_SHAPES} nor a file")
         shape = str(path)
     size = _vector(entry, "size", 3, where)
     if min(size) <= 0:
@@ -161,6 +167,9 @@ def add_object(world, name: str, spec: ObjectSpec, origin: Sequence[float], phys
         scale = np.asarray(spec.size) / files.size
         world.add_mesh(name, files.visual_obj, position, spec.orientation, scale=scale.tolist(), mass=physics.mass,
                        friction=physics.friction, color=rgba, collision_path=files.collision_obj)
+    elif spec.shape in PRIMITIVE_SHAPES:
+        world.add_primitive(name, spec.shape.split(":")[1], spec.size, position, spec.orientation, mass=physics.mass,
+                            friction=physics.friction, color=rgba)
     elif spec.shape.endswith(".urdf"):
         world.add_urdf(name, spec.shape, position, spec.orientation)
     else:
@@ -170,6 +179,15 @@ def add_object(world, name: str, spec: ObjectSpec, origin: Sequence[float], phys
                        friction=physics.friction, color=rgba)
     world.set_dynamics(name, spinningFriction=physics.spinning_friction, rollingFriction=physics.rolling_friction)
     world.enable_sleeping(name)
+
+
+def add_objects(world, specs: Sequence[ObjectSpec], origin: Sequence[float], physics: ObjectPhysics,
+                prefix: str = "object") -> list[str]:
+    """Add every spec as body ``<prefix>_<i>`` (see :func:`add_object`); returns the names in order."""
+    names = [f"{prefix}_{i}" for i in range(len(specs))]
+    for name, spec in zip(names, specs):
+        add_object(world, name, spec, origin, physics)
+    return names
 
 
 def remove_outside(world, names: list[str], bounds_xy: np.ndarray, margin: float = 0.0, min_z: float = -0.05

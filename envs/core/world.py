@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pybullet
+
+from manipstack.envs.core.native_output import silenced
+
+with silenced(2):  # the native module prints its build time when first imported
+    import pybullet
 import pybullet_data
 from pybullet_utils import bullet_client
 
@@ -67,7 +71,8 @@ class World:
                 f"time_step {time_step:.4f} s is coarser than 1/60 s: contacts and grasps get unstable",
                 stacklevel=2,
             )
-        self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        with silenced():  # every new client prints "argv[0]="
+            self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         self.cid = self.client._client
         self.time_step = float(time_step)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()

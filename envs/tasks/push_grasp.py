@@ -38,7 +38,7 @@ from manipstack.envs.core.poses import euler_to_quat, quat_multiply
 from manipstack.envs.core.scene import (
     ObjectPhysics,
     ObjectSpec,
-    add_object,
+    add_objects,
     block_size,
     load_scene,
     mesh_size,
@@ -242,13 +242,8 @@ class PushGraspTask(Task):
 
     def _build_scene(self, cell: Workcell, specs: list[ObjectSpec], settle: bool) -> None:
         cell.reset()
-        origin = (*self.config.workspace_center, 0.0)
-        self.objects, self.specs = [], {}
-        for i, spec in enumerate(specs):
-            name = f"object_{i}"
-            add_object(cell.world, name, spec, origin, self.physics)
-            self.objects.append(name)
-            self.specs[name] = spec
+        self.objects = add_objects(cell.world, specs, (*self.config.workspace_center, 0.0), self.physics)
+        self.specs = dict(zip(self.objects, specs))
         self._rest_joints = prim.go_to_rest(cell.robot, self.config.primitives)
         if settle:
             cell.world.step_until_static(max_time=self.config.settle_time)

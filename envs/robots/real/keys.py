@@ -19,6 +19,8 @@ from pathlib import Path
 import tyro
 import zmq.auth
 
+from manipstack.envs.core.errors import MissingInputError, OutputExistsError
+
 
 @dataclass(frozen=True)
 class ClientKeys:
@@ -40,7 +42,7 @@ class ServerKeys:
 
 def _require(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found at {path}: create keys with `manipstack bridge keygen DIR`")
+        raise MissingInputError(f"{what} not found at {path}: create keys with `manipstack bridge keygen DIR`")
     return path
 
 
@@ -53,7 +55,7 @@ def generate_keys(directory: Path, force: bool = False) -> list[Path]:
     names = ("server.key", "server.key_secret", "client.key", "client.key_secret")
     existing = [directory / n for n in names if (directory / n).exists()]
     if existing and not force:
-        raise FileExistsError(f"keys already exist ({', '.join(map(str, existing))}); pass --force to replace them")
+        raise OutputExistsError(f"keys already exist ({', '.join(map(str, existing))}); pass --force to replace them")
     authorized = directory / "authorized"
     authorized.mkdir(parents=True, exist_ok=True)
     for stem in ("server", "client"):
@@ -77,7 +79,7 @@ def load_server_keys(directory: Path) -> ServerKeys:
     public, secret = zmq.auth.load_certificate(str(_require(directory / "server.key_secret", "server secret key")))
     authorized = directory / "authorized"
     if not authorized.is_dir() or not any(authorized.glob("*.key")):
-        raise FileNotFoundError(f"no authorised client keys in {authorized}: copy a client's .key file there")
+        raise MissingInputError(f"no authorised client keys in {authorized}: copy a client's .key file there")
     return ServerKeys(public, secret, authorized)
 
 
