@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from manipstack.errors import InputError
+
 # VPG's block colours (RGB in [0, 1]): blue, green, brown, orange, yellow, gray, red, purple, cyan, pink.
 PALETTE: tuple[tuple[float, float, float], ...] = (
     (78 / 255, 121 / 255, 167 / 255), (89 / 255, 161 / 255, 79 / 255), (156 / 255, 117 / 255, 95 / 255),
@@ -98,7 +100,7 @@ def _block_parts(shape: str) -> tuple[np.ndarray, list[np.ndarray]]:
         return size, [_box((-sx / 2, -sy / 2, -sz / 2), (-0.015, sy / 2, sz / 2)),
                       _box((0.015, -sy / 2, -sz / 2), (sx / 2, sy / 2, sz / 2)),
                       _box((-0.015, -sy / 2, sz / 2 - 0.013), (0.015, sy / 2, sz / 2))]
-    raise ValueError(f"unknown block shape {shape!r}; choose one of {BLOCK_SHAPES}")
+    raise InputError(f"unknown block shape {shape!r}; choose one of {BLOCK_SHAPES}")
 
 
 BLOCK_SHAPES: tuple[str, ...] = (

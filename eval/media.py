@@ -11,11 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from manipstack.errors import InputError
+
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: float = 10.0) -> Path:
     """Write uint8 (H, W, 3) frames as a looping GIF; raises if there are none."""
     if not frames:
-        raise ValueError(f"no frames to write to {path}")
+        raise InputError(f"no frames to write to {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
     return path

@@ -37,6 +37,7 @@ import tyro
 from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import Workcell
 from manipstack.envs.tasks.push_grasp import PushGraspEnv
+from manipstack.errors import InputError
 from manipstack.eval.media import write_gif
 from manipstack.eval.report import DemoSection
 from manipstack.eval.runner import Episode, EpisodeJob, run_episodes
@@ -82,20 +83,20 @@ class EvalVPGConfig:
 
     def __post_init__(self) -> None:
         if (self.random is None) == (self.cases is None):
-            raise ValueError("give exactly one of --random N_OBJECTS or --cases DIR")
+            raise InputError("give exactly one of --random N_OBJECTS or --cases DIR")
         if self.random is not None and self.random < 1:
-            raise ValueError(f"--random needs at least 1 object, got {self.random}")
+            raise InputError(f"--random needs at least 1 object, got {self.random}")
         if self.cases is not None and not sorted(Path(self.cases).glob("*.json")):
-            raise ValueError(f"--cases {self.cases} holds no .json test cases")
+            raise InputError(f"--cases {self.cases} holds no .json test cases")
         if self.runs < 1:
-            raise ValueError(f"--runs must be >= 1, got {self.runs}")
+            raise InputError(f"--runs must be >= 1, got {self.runs}")
         if self.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {self.workers}")
+            raise InputError(f"--workers must be >= 1, got {self.workers}")
         names = [Path(c).name for c in self.checkpoint]
         if len(set(names)) < len(names):
-            raise ValueError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
+            raise InputError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
         if self.objects is not None and self.cases is not None:
-            raise ValueError("--objects swaps the objects of random drops; it cannot be combined with --cases")
+            raise InputError("--objects swaps the objects of random drops; it cannot be combined with --cases")
 
 
 # ---------------------------------------------------------------------------- metrics

@@ -25,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from manipstack.envs.core.errors import InputError, MissingInputError
+from manipstack.errors import InputError, MissingInputError
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from manipstack.envs.core.errors import ManipstackError
+from manipstack.errors import ManipstackError
 
 DEBUG_VARIABLE = "MANIPSTACK_DEBUG"
 """Environment variable that, set to 1, makes every command show tracebacks (as ``--debug`` does)."""

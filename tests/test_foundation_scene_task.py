@@ -13,7 +13,6 @@ import pytest
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
-from manipstack.envs.core.errors import InputError, MissingInputError
 from manipstack.envs.core.scene import (
     ObjectPhysics,
     ObjectSpec,
@@ -27,6 +26,7 @@ from manipstack.envs.core.task import CameraSpec, ObservationConfig, RobotTaskEn
 from manipstack.envs.core.world import World
 from manipstack.envs.robots import make_workcell
 from manipstack.envs.tasks.push_grasp import PushGraspEnv
+from manipstack.errors import InputError, MissingInputError
 from manipstack.eval.runner import EpisodeJob, rollout, run_episodes
 
 RED = (1.0, 0.0, 0.0)

@@ -29,6 +29,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
+from manipstack.errors import InputError, MissingInputError
 from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
 from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGConfig
 
@@ -66,9 +67,9 @@ class TrainVPGConfig:
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+            raise InputError(f"iterations must be >= 1, got {self.iterations}")
         if self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+            raise InputError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         self.agent = dataclasses.replace(
             self.agent, method=self.method, num_rotations=self.env.num_rotations,
             heightmap_size=self.env.heightmap_size, pixel_size=self.env.pixel_size,
@@ -141,7 +142,7 @@ def train(config: TrainVPGConfig) -> Path:
     counters = {"episode": 0, "episode_actions": 0, "episode_reward": 0.0, "wall_time_s": 0.0}
     if config.resume:
         if not last.is_dir():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last}; train without --resume first")
+            raise MissingInputError(f"--resume: no checkpoint at {last}; train without --resume first")
         load_weights(last, agent.net, config.device)
         state = load_train_state(last)
         agent.load_train_state(state["agent"])

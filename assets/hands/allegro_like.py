@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from manipstack.errors import InputError
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -134,7 +136,7 @@ def _capsule_rpy(axis: tuple[float, float, float]) -> tuple[float, float, float]
         return (0.0, 0.0, 0.0)
     if axis == (0.0, -1.0, 0.0):
         return (math.pi / 2, 0.0, 0.0)
-    raise ValueError(f"unsupported capsule axis {axis}")
+    raise InputError(f"unsupported capsule axis {axis}")
 
 
 def _cylinder_inertia(mass: float, radius: float, length: float) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from manipstack.envs.core.world import World
+from manipstack.errors import InputError
 
 # OpenGL camera (x right, y up, z backward) expressed in the OpenCV camera frame.
 _CV_FROM_GL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -32,9 +33,9 @@ class Intrinsics:
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+            raise InputError(f"image size must be positive, got {self.width}x{self.height}")
         if self.fx <= 0 or self.fy <= 0:
-            raise ValueError(f"focal lengths must be positive pixels, got fx={self.fx}, fy={self.fy}")
+            raise InputError(f"focal lengths must be positive pixels, got fx={self.fx}, fy={self.fy}")
 
     @classmethod
     def from_fov(cls, width: int, height: int, fov_y_deg: float) -> Intrinsics:
@@ -134,9 +135,9 @@ class SimCamera:
         segmentation: bool = True,
     ) -> None:
         if not 0 < near < far:
-            raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
+            raise InputError(f"need 0 < near < far, got near={near}, far={far}")
         if noise is not None and rng is None:
-            raise ValueError("a depth-noise model needs an rng (pass the env's np_random)")
+            raise InputError("a depth-noise model needs an rng (pass the env's np_random)")
         self.world, self.intrinsics, self.name = world, intrinsics, name
         self.near, self.far, self.noise, self.rng, self.segmentation = near, far, noise, rng, segmentation
         self.set_pose(world_from_cam)

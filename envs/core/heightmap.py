@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manipstack.envs.core.pointcloud import frame_to_points_world
+from manipstack.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,9 @@ class Workspace:
     def __post_init__(self) -> None:
         bounds = np.asarray(self.bounds, dtype=float)
         if bounds.shape != (3, 2) or np.any(bounds[:, 1] <= bounds[:, 0]):
-            raise ValueError(f"bounds must be [[x0, x1], [y0, y1], [z0, z1]] with x0 < x1 etc., got {bounds}")
+            raise InputError(f"bounds must be [[x0, x1], [y0, y1], [z0, z1]] with x0 < x1 etc., got {bounds}")
         if self.pixel_size <= 0:
-            raise ValueError(f"pixel_size must be > 0 m, got {self.pixel_size}")
+            raise InputError(f"pixel_size must be > 0 m, got {self.pixel_size}")
         object.__setattr__(self, "bounds", bounds)
 
     @property

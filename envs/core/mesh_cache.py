@@ -15,6 +15,7 @@ from pathlib import Path
 import trimesh
 
 from manipstack.envs.core.native_output import silenced
+from manipstack.errors import InputError, MissingInputError
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,13 @@ def load_trimesh(path: Path) -> trimesh.Trimesh:
     """Load a mesh file as one triangle mesh; raises an error naming the file if it is missing or broken."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"mesh file not found: {path}")
+        raise MissingInputError(f"mesh file not found: {path}")
     try:
         loaded = trimesh.load(path, force="mesh")
     except Exception as err:  # trimesh raises many types for bad files
-        raise ValueError(f"could not read mesh file {path}: {err}") from None
+        raise InputError(f"could not read mesh file {path}: {err}") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise ValueError(f"mesh file {path} holds no triangles")
+        raise InputError(f"mesh file {path} holds no triangles")
     return loaded
 
 

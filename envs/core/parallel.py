@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from manipstack.errors import InputError
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -38,7 +40,7 @@ def parallel_map(
         ray_init: extra keyword arguments of ``ray.init`` (e.g. ``runtime_env``).
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     if workers == 1 and ray_address is None:
         for index, item in enumerate(items):
             yield index, fn(item)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from manipstack.errors import InputError
+
 Pose = tuple[np.ndarray, np.ndarray]
 
 
@@ -60,7 +62,7 @@ def interpolate_poses(start: Pose, goal: Pose, num: int) -> list[Pose]:
     Positions are interpolated linearly (m, world frame) and orientations by slerp.
     """
     if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}")
+        raise InputError(f"num must be >= 1, got {num}")
     fractions = np.linspace(0.0, 1.0, num + 1)[1:]
     slerp = Slerp([0.0, 1.0], Rotation.from_quat(np.stack([start[1], goal[1]])))
     quats = slerp(fractions).as_quat()

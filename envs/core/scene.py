@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from manipstack.assets.blocks import BLOCK_SHAPES, block_files
-from manipstack.envs.core.errors import InputError, MissingInputError
 from manipstack.envs.core.mesh_cache import load_trimesh
+from manipstack.errors import InputError, MissingInputError
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".off", ".glb")
 """Mesh file types an object can be made from."""

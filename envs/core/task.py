@@ -23,8 +23,8 @@ import numpy as np
 from gymnasium import spaces
 
 from manipstack.envs.core.camera import DepthNoise, Intrinsics, SimCamera, look_at
-from manipstack.envs.core.errors import InputError
 from manipstack.envs.robots.base import Workcell
+from manipstack.errors import InputError
 
 
 @runtime_checkable

@@ -26,6 +26,7 @@ from manipstack.envs.robots.motion import (
     open_gripper,
     tcp_pose,
 )
+from manipstack.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class PrimitiveConfig:
                     "guarded_step", "abort_height", "finger_half_width")
         for field_name in positive:
             if getattr(self, field_name) <= 0:
-                raise ValueError(f"{field_name} must be > 0, got {getattr(self, field_name)}")
+                raise InputError(f"{field_name} must be > 0, got {getattr(self, field_name)}")
 
 
 def top_down_quat(yaw: float) -> np.ndarray:

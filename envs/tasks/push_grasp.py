@@ -32,7 +32,6 @@ import numpy as np
 from gymnasium import spaces
 
 from manipstack.assets.blocks import BLOCK_SHAPES, PALETTE
-from manipstack.envs.core.errors import InputError
 from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames
 from manipstack.envs.core.poses import euler_to_quat, quat_multiply
 from manipstack.envs.core.scene import (
@@ -49,6 +48,7 @@ from manipstack.envs.core.task import CameraSpec, ObservationConfig, RobotTaskEn
 from manipstack.envs.robots import Workcell, make_workcell
 from manipstack.envs.robots import primitives as prim
 from manipstack.envs.tasks import push_grasp_rafts as rafts
+from manipstack.errors import InputError
 
 PUSH, GRASP = 0, 1
 PRIMITIVES = ("push", "grasp")

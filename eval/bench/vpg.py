@@ -49,6 +49,8 @@ class BenchVPGConfig:
     cores), None keeps torch's choice."""
     out: Path = Path("reports/bench_vpg")
     """Folder for metrics.json."""
+    device: str = "cpu"
+    """Torch device of both networks (e.g. 'cpu' or 'cuda'); GPU times include a synchronisation."""
 
 
 class DenseNetQ(nn.Module):
@@ -86,7 +88,7 @@ def bench(config: BenchVPGConfig) -> dict[str, object]:
     env_config = PushGraspConfig()
     env = PushGraspEnv(env_config)
     agent = VPGAgent(VPGConfig(num_rotations=env_config.num_rotations, heightmap_size=env_config.heightmap_size,
-                               pixel_size=env_config.pixel_size))
+                               pixel_size=env_config.pixel_size), device=config.device)
     rng = np.random.default_rng(config.seed)
     try:
         obs, _ = env.reset(seed=config.seed)
@@ -113,14 +115,17 @@ def bench(config: BenchVPGConfig) -> dict[str, object]:
     P = padded_size(H, H)
     angles = torch.arange(R, dtype=torch.float32) * (2 * math.pi / R)
     grids = rotation_grids(angles, P)
-    color = F.grid_sample(torch.rand(R, 3, P, P), grids, align_corners=False)  # (R, 3, P, P)
-    depth = F.grid_sample(torch.rand(R, 1, P, P), grids, align_corners=False).expand(R, 3, P, P)
-    nets = [DenseNetQ().eval() for _ in range(2)]
+    device = torch.device(config.device)
+    color = F.grid_sample(torch.rand(R, 3, P, P), grids, align_corners=False).to(device)  # (R, 3, P, P)
+    depth = F.grid_sample(torch.rand(R, 1, P, P), grids, align_corners=False).expand(R, 3, P, P).to(device)
+    nets = [DenseNetQ().eval().to(device) for _ in range(2)]
 
     @torch.no_grad()
     def densenet_forward() -> None:
         for net in nets:
             net(color, depth)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     densenet_s = _median_time(densenet_forward, config.densenet_repeats)
     result = {
@@ -128,6 +133,7 @@ def bench(config: BenchVPGConfig) -> dict[str, object]:
         "heightmap_size": H,
         "num_rotations": R,
         "torch_threads": torch.get_num_threads(),
+        "device": config.device,
         "qmaps_median_s": round(qmap_s, 4),
         "env_step_median_s": round(step_s, 4),
         "env_steps_timed": len(step_times),

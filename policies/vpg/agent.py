@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from manipstack.envs.tasks.push_grasp import PushGraspConfig
+from manipstack.errors import InputError
 from manipstack.grasp_models.checkpoint import CheckpointKind, load_checkpoint, load_weights
 from manipstack.policies.vpg.net import QNet, preprocess, q_at_pixels, q_maps
 
@@ -83,13 +84,13 @@ class VPGConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.num_rotations < 2 or self.num_rotations % 2:
-            raise ValueError(f"num_rotations must be an even number >= 2, got {self.num_rotations}")
+            raise InputError(f"num_rotations must be an even number >= 2, got {self.num_rotations}")
         if not 0 <= self.gamma < 1:
-            raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
+            raise InputError(f"gamma must be in [0, 1), got {self.gamma}")
         if not 0 <= self.epsilon_end <= self.epsilon_start <= 1:
-            raise ValueError("need 0 <= epsilon_end <= epsilon_start <= 1")
+            raise InputError("need 0 <= epsilon_end <= epsilon_start <= 1")
 
     @property
     def discount(self) -> float:

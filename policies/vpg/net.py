@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from manipstack.errors import InputError
+
 IN_CHANNELS = 4  # RGB in [0, 1] + height / HEIGHT_SCALE
 HEIGHT_SCALE = 0.05  # m
 
@@ -60,7 +62,7 @@ def padded_size(height: int, width: int) -> int:
     """Side P of the square that holds an H x W image under any rotation, with ``(P - H) / 2`` and
     ``(P - W) / 2`` multiples of 4 so the crop back to H x W falls on the net's stride-4 grid (H, W multiples of 4)."""
     if height % 4 or width % 4:
-        raise ValueError(f"heightmap sides must be multiples of 4 pixels, got {height} x {width}")
+        raise InputError(f"heightmap sides must be multiples of 4 pixels, got {height} x {width}")
     side = max(height, width)
     return side + 8 * int(math.ceil((math.hypot(height, width) - side) / 8))
 

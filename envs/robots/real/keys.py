@@ -19,7 +19,7 @@ from pathlib import Path
 import tyro
 import zmq.auth
 
-from manipstack.envs.core.errors import MissingInputError, OutputExistsError
+from manipstack.errors import MissingInputError, OutputExistsError
 
 
 @dataclass(frozen=True)
