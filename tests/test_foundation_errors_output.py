@@ -44,8 +44,9 @@ def test_bad_inputs_give_one_line_naming_the_problem(capsys, tmp_path):
         capsys, ["eval", "vpg", "--checkpoint", str(CHECKPOINT), "--random", "2", "--objects", str(empty)])
     cases = tmp_path / "cases"
     cases.mkdir()
-    (cases / "typo.json").write_text(json.dumps({"objects": [
-        {"shape": "cube", "size": [0.04] * 3, "color": [1, 0, 0], "position": [0, 0, 0.02], "orientaton": [0, 0, 0, 1]}]}))
+    typo = {"shape": "cube", "size": [0.04] * 3, "color": [1, 0, 0], "position": [0, 0, 0.02],
+            "orientaton": [0, 0, 0, 1]}
+    (cases / "typo.json").write_text(json.dumps({"objects": [typo]}))
     err = _one_line_error(capsys, ["eval", "vpg", "--checkpoint", str(CHECKPOINT), "--cases", str(cases), "--runs",
                                    "1", "--no-video", "--out", str(tmp_path / "out")])
     assert f"{cases / 'typo.json'} object 0: unknown key 'orientaton'" in err
