@@ -11,12 +11,13 @@ import torch
 
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.poses import quat_to_matrix
-from manipstack.eval.grasp_validation import GraspValidator, ValidationConfig, poses_to_wrist, validate_grasps
+from manipstack.envs.tasks.grasp_validation import GraspValidator, ValidationConfig
 from manipstack.eval.report import DemoSection
 from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel
 from manipstack.grasp_models.metrics import grasp_q1
 from manipstack.grasp_models.objects import ObjectModel, load_object_mesh, parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig, synthesize
+from manipstack.grasp_models.validation import poses_to_wrist, validate_grasps
 
 DEMO_OBJECTS = "procedural:5,random_urdfs:1"
 DEMO_BATCH = 16

@@ -53,8 +53,9 @@ def grasp_contacts(hand: HandModel, obj: ObjectModel, poses: torch.Tensor, thres
     with torch.no_grad():
         points, _ = hand.contact_candidates(hand.forward(poses))
         dist, normals = obj.query(points)
-    near = (dist.abs() < threshold).numpy()
-    return [(points[b].numpy()[near[b]], normals[b].numpy()[near[b]]) for b in range(len(poses))]
+    points, normals = points.cpu().numpy(), normals.cpu().numpy()
+    near = (dist.abs() < threshold).cpu().numpy()
+    return [(points[b][near[b]], normals[b][near[b]]) for b in range(len(poses))]
 
 
 def grasp_q1(hand: HandModel, obj: ObjectModel, poses: torch.Tensor, friction: float = 0.8) -> np.ndarray:

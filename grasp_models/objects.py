@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import open3d as o3d
-import pybullet_data
 import torch
 import trimesh
 
 from manipstack.assets.grasp_objects.procedural import KINDS, make_primitive
 from manipstack.envs.core.mesh_cache import load_trimesh
+from manipstack.envs.core.world import pybullet_data_path
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".off", ".glb")
 
@@ -60,7 +60,7 @@ def parse_object_spec(spec: str, seed: int) -> list[ObjectSource]:
                     kind = KINDS[i % len(KINDS)]
                     sources.append(ObjectSource(f"proc_{kind}_{i:04d}", f"procedural/{kind}", kind, seed * 100003 + i))
             else:
-                folder = Path(pybullet_data.getDataPath()) / "random_urdfs"
+                folder = pybullet_data_path() / "random_urdfs"
                 files = sorted(folder.glob("*/*.obj"))
                 if count > len(files):
                     raise ValueError(f"object spec {item!r}: only {len(files)} meshes in {folder}")

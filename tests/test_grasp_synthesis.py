@@ -9,10 +9,11 @@ import numpy as np
 import torch
 import trimesh
 
-from manipstack.eval.grasp_validation import GraspValidator, validate_grasps
+from manipstack.envs.tasks.grasp_validation import GraspValidator
 from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.objects import ObjectModel
 from manipstack.grasp_models.synthesis import AnnealingConfig, synthesize
+from manipstack.grasp_models.validation import validate_grasps
 
 KNOWN_GRASP = Path(__file__).resolve().parents[1] / "assets" / "hands" / "allegro_like_box_grasp.json"
 

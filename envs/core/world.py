@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 IDENTITY_QUAT = (0.0, 0.0, 0.0, 1.0)
 
 
+def pybullet_data_path() -> Path:
+    """The folder of the data files shipped with PyBullet (``pybullet_data``: plane, Panda, ``random_urdfs/``).
+
+    Code outside ``envs`` that needs these files (e.g. grasp-object sources) asks here instead of importing
+    ``pybullet_data`` itself.
+    """
+    return Path(pybullet_data.getDataPath())
+
+
 @dataclass(frozen=True)
 class JointInfo:
     """Static description of one joint of a multibody (limits in rad or m, forces in N or N m)."""
@@ -76,7 +85,7 @@ class World:
         self.cid = self.client._client
         self.time_step = float(time_step)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.client.setAdditionalSearchPath(pybullet_data.getDataPath())
+        self.client.setAdditionalSearchPath(str(pybullet_data_path()))
         self.solver_iterations = int(solver_iterations)
         self.client.setPhysicsEngineParameter(
             fixedTimeStep=self.time_step, numSolverIterations=solver_iterations, deterministicOverlappingPairs=1
@@ -239,7 +248,7 @@ class World:
     ) -> int:
         """Load a URDF (absolute path or relative to pybullet_data) as body ``name``."""
         path = str(path)
-        found = Path(path).is_file() or (Path(pybullet_data.getDataPath()) / path).is_file()
+        found = Path(path).is_file() or (pybullet_data_path() / path).is_file()
         if not found:
             raise FileNotFoundError(f"URDF not found: {path}")
         flags = pybullet.URDF_USE_INERTIA_FROM_FILE | (pybullet.URDF_USE_SELF_COLLISION if self_collision else 0)

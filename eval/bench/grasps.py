@@ -16,11 +16,12 @@ import numpy as np
 import torch
 import tyro
 
+from manipstack.envs.core.parallel import parallel_map
 from manipstack.envs.data.provenance import run_metadata
 from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel, matrix_to_rot6d
 from manipstack.grasp_models.objects import parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig
-from manipstack.train.grasp_data import GraspDataConfig, unit_results
+from manipstack.grasp_models.synthesis.work_unit import SynthesisConfig, synthesize_unit
 
 
 def _bench_annealing() -> AnnealingConfig:
@@ -75,21 +76,26 @@ def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
     import ray
 
     sources = parse_object_spec(config.objects, config.seed)
-    pending = [(s, "train") for s in sources]
-    base = GraspDataConfig(out=config.out / "unused.h5", objects=config.objects, batch=config.batch, max_batches=1,
-                           grasps_per_object=config.batch, seed=config.seed, annealing=config.annealing)
+    synthesis = SynthesisConfig(grasps_per_object=config.batch, batch=config.batch, max_batches=1,
+                                annealing=config.annealing)
+    units = [(source, "train", synthesis) for source in sources]
+
+    def run_units(workers: int) -> list[dict | Exception]:
+        return [result for _, result in parallel_map(synthesize_unit, units, workers,
+                                                     describe=lambda unit: f"object {unit[0].name}")]
+
     start = time.perf_counter()
-    serial = list(unit_results(pending, base))
+    serial = run_units(1)
     serial_s = time.perf_counter() - start
     start = time.perf_counter()
     ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
     try:
         # warm up: every worker process imports the synthesis stack once before timing
-        warm = ray.remote(num_cpus=1)(lambda: __import__("manipstack.train.grasp_data").__name__)
+        warm = ray.remote(num_cpus=1)(lambda: __import__("manipstack.grasp_models.synthesis.work_unit").__name__)
         ray.get([warm.remote() for _ in range(config.workers)])
         startup_s = time.perf_counter() - start
         start = time.perf_counter()
-        parallel = list(unit_results(pending, GraspDataConfig(**{**base.__dict__, "workers": config.workers})))
+        parallel = run_units(config.workers)
         parallel_s = time.perf_counter() - start
     finally:
         ray.shutdown()

@@ -17,7 +17,8 @@ Energy of a hand pose with K selected contact points x_k (world = object frame, 
 Optimisation (DexGraspNet's ``Annealing``): an RMSProp-scaled gradient step on the pose, each contact index
 resampled with probability ``switch_probability``, then a Metropolis test per hand,
 accept if u < exp((E_old - E_new) / T), with T and the step size decaying stepwise. Every random draw
-comes from the ``torch.Generator`` passed in, so the same seed gives the same grasps.
+comes from the ``torch.Generator`` passed in (a CPU generator; draws are moved to the hand model's device),
+so the same seed gives the same grasps -- and the same initial grasps on every device.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(v, dim=-1)
 
 
+def _on(hand: HandModel, drawn: torch.Tensor) -> torch.Tensor:
+    """A tensor drawn from the (CPU) generator, moved to the hand model's device (a no-op on the CPU)."""
+    return drawn.to(hand.device)
+
+
 def initial_poses(hand: HandModel, obj: ObjectModel, batch: int, config: AnnealingConfig,
                   generator: torch.Generator) -> torch.Tensor:
     """B hand poses around the object, palm facing it (DexGraspNet-style initialisation), (B, 3 + 6 + J).
@@ -150,22 +156,23 @@ def initial_poses(hand: HandModel, obj: ObjectModel, batch: int, config: Anneali
     plus Gaussian noise.
     """
     kw = {"generator": generator, "dtype": hand.dtype}
-    d = _unit(torch.randn(batch, 3, **kw))  # (B, 3) approach direction, object frame
-    tilt = _unit(torch.randn(batch, 3, **kw)) * config.init_tilt * torch.rand(batch, 1, **kw)
+    d = _unit(_on(hand, torch.randn(batch, 3, **kw)))  # (B, 3) approach direction, object frame
+    tilt = _unit(_on(hand, torch.randn(batch, 3, **kw))) * config.init_tilt * _on(hand, torch.rand(batch, 1, **kw))
     palm_normal = _unit(-d + tilt)
-    roll = torch.randn(batch, 3, **kw)
+    roll = _on(hand, torch.randn(batch, 3, **kw))
     finger = _unit(roll - (roll * palm_normal).sum(-1, keepdim=True) * palm_normal)
     # rotation taking the hand's (palm_normal, finger_direction) onto the sampled world directions
     hand_x, hand_z = hand.palm_normal, hand.finger_direction
     hand_frame = torch.stack([hand_x, torch.cross(hand_z, hand_x, dim=-1), hand_z], dim=-1)  # (3, 3)
     world_frame = torch.stack([palm_normal, torch.cross(finger, palm_normal, dim=-1), finger], dim=-1)  # (B, 3, 3)
     rot = world_frame @ hand_frame.T
-    vertices = torch.as_tensor(obj.mesh.vertices, dtype=hand.dtype)
+    vertices = torch.as_tensor(obj.mesh.vertices, dtype=hand.dtype, device=hand.device)
     support = (vertices @ d.T).max(dim=0).values  # (B,) m
-    gap = config.init_gap[0] + (config.init_gap[1] - config.init_gap[0]) * torch.rand(batch, **kw)
+    gap = config.init_gap[0] + (config.init_gap[1] - config.init_gap[0]) * _on(hand, torch.rand(batch, **kw))
     palm_target = d * (support + gap)[:, None]
     translation = palm_target - (rot @ hand.palm_center[:, None]).squeeze(-1)
-    joints = hand.clamp_joints(hand.init_pose + config.init_joint_noise * torch.randn(batch, hand.num_joints, **kw))
+    noise = _on(hand, torch.randn(batch, hand.num_joints, **kw))
+    joints = hand.clamp_joints(hand.init_pose + config.init_joint_noise * noise)
     return torch.cat([translation, matrix_to_rot6d(rot), joints], dim=-1)
 
 
@@ -176,11 +183,11 @@ def synthesize(hand: HandModel, obj: ObjectModel, batch: int, generator: torch.G
     config = config or AnnealingConfig()
     weights = weights or EnergyWeights()
     poses = initial_poses(hand, obj, batch, config, generator)
-    contact_idx = torch.randint(hand.num_contacts, (batch, config.contacts), generator=generator)
+    contact_idx = _on(hand, torch.randint(hand.num_contacts, (batch, config.contacts), generator=generator))
     poses.requires_grad_(True)
     energy = grasp_energy(hand, obj, poses, contact_idx, weights)
     energy.total.sum().backward()
-    rms = torch.zeros(hand.pose_dim, dtype=hand.dtype)
+    rms = torch.zeros(hand.pose_dim, dtype=hand.dtype, device=hand.device)
     for step in range(1, config.iterations + 1):
         step_size = config.step_size * config.step_size_decay ** (step // config.step_size_period)
         temperature = config.temperature * config.temperature_decay ** (step // config.annealing_period)
@@ -188,14 +195,14 @@ def synthesize(hand: HandModel, obj: ObjectModel, batch: int, generator: torch.G
         rms = config.rms_decay * (grad**2).mean(0) + (1 - config.rms_decay) * rms
         with torch.no_grad():
             new_poses = poses - step_size * grad / (rms.sqrt() + 1e-6)
-            switch = torch.rand(contact_idx.shape, generator=generator) < config.switch_probability
-            new_idx = torch.where(switch, torch.randint(hand.num_contacts, contact_idx.shape, generator=generator),
-                                  contact_idx)
+            switch = _on(hand, torch.rand(contact_idx.shape, generator=generator)) < config.switch_probability
+            resampled = _on(hand, torch.randint(hand.num_contacts, contact_idx.shape, generator=generator))
+            new_idx = torch.where(switch, resampled, contact_idx)
         new_poses.requires_grad_(True)
         new_energy = grasp_energy(hand, obj, new_poses, new_idx, weights)
         new_energy.total.sum().backward()
         with torch.no_grad():
-            u = torch.rand(batch, generator=generator, dtype=hand.dtype)
+            u = _on(hand, torch.rand(batch, generator=generator, dtype=hand.dtype))
             accept = u < torch.exp((energy.total - new_energy.total) / temperature)  # (B,)
             merged = torch.where(accept[:, None], new_poses, poses)
             merged_grad = torch.where(accept[:, None], new_poses.grad, poses.grad)
@@ -220,7 +227,8 @@ def squeeze_joints(hand: HandModel, obj: ObjectModel, poses: torch.Tensor, squee
     with torch.no_grad():
         B, J = poses.shape[0], hand.num_joints
         eps = 1e-4
-        offsets = torch.cat([torch.zeros(1, J, dtype=poses.dtype), eps * torch.eye(J, dtype=poses.dtype)])
+        kw = {"dtype": poses.dtype, "device": poses.device}
+        offsets = torch.cat([torch.zeros(1, J, **kw), eps * torch.eye(J, **kw)])
         batch = poses[:, None].repeat(1, J + 1, 1)  # (B, J + 1, D)
         batch[..., 9:] += offsets
         points, _ = hand.contact_candidates(hand.forward(batch.view(B * (J + 1), -1)))
@@ -231,6 +239,6 @@ def squeeze_joints(hand: HandModel, obj: ObjectModel, poses: torch.Tensor, squee
         near = (dist < contact_threshold).to(poses.dtype)[..., None]  # (B, C, 1)
         delta = (-squeeze * normals * near).reshape(B, -1, 1)  # (B, 3C, 1)
         jac = jac * near.repeat(1, 1, 3).reshape(B, -1, 1)
-        lhs = jac.transpose(1, 2) @ jac + damping * torch.eye(J, dtype=poses.dtype)
+        lhs = jac.transpose(1, 2) @ jac + damping * torch.eye(J, **kw)
         dq = torch.linalg.solve(lhs, jac.transpose(1, 2) @ delta).squeeze(-1)  # (B, J)
         return hand.clamp_joints(poses[:, 9:] + dq)
