@@ -42,6 +42,7 @@ from manipstack.eval.media import write_gif
 from manipstack.eval.report import DemoSection
 from manipstack.eval.runner import Episode, EpisodeJob, run_episodes
 from manipstack.grasp_models.checkpoint import load_checkpoint
+from manipstack.grasp_models.device import check_device
 from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, load_agent
 from manipstack.policies.vpg.policy import VPGPolicy
 
@@ -90,6 +91,7 @@ class EvalVPGConfig:
             raise InputError(f"--cases {self.cases} holds no .json test cases")
         if self.runs < 1:
             raise InputError(f"--runs must be >= 1, got {self.runs}")
+        check_device(self.device)
         if self.workers < 1:
             raise InputError(f"--workers must be >= 1, got {self.workers}")
         names = [Path(c).name for c in self.checkpoint]

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from manipstack.envs.tasks.push_grasp import PushGraspConfig, PushGraspEnv
 from manipstack.errors import InputError, MissingInputError
 from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
+from manipstack.grasp_models.device import check_device
 from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGConfig
 
 WINDOW = 200  # actions in the running success-rate window
@@ -68,6 +69,7 @@ class TrainVPGConfig:
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise InputError(f"iterations must be >= 1, got {self.iterations}")
+        check_device(self.device)
         if self.checkpoint_every < 1:
             raise InputError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
         self.agent = dataclasses.replace(

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import h5py
 
+from manipstack.errors import InputError
 
-class DatasetFileError(ValueError):
+
+class DatasetFileError(InputError):
     """A data file that cannot be read as the format it should have; the message names the file."""
 
 
