@@ -182,6 +182,14 @@ def test_two_clients_at_once_both_get_answers() -> None:
         assert [route for _, route in standin.requests].count("jointreset") == 1
 
 
+def test_silent_connection_is_dropped_after_the_request_timeout() -> None:
+    with FmbStandinServer(request_timeout_s=0.3) as standin, socket.create_connection(standin.address) as silent:
+        silent.settimeout(10.0)
+        started = time.monotonic()
+        assert silent.recv(1024) == b""  # closed by the server, not left holding a thread
+        assert time.monotonic() - started < 5.0
+
+
 # ------------------------------------------------------------------ backend against the stand-in
 def test_observation_in_world_frame_and_fmb_base_frame(standin: FmbStandinServer) -> None:
     with _robot(standin) as robot, _robot(standin, base_pose_world=(0, 0, 0, 0, 0, 0, 1)) as base_robot:
@@ -197,15 +205,21 @@ def test_observation_in_world_frame_and_fmb_base_frame(standin: FmbStandinServer
 
 
 def test_gripper_widths_and_one_second_spacing(standin: FmbStandinServer) -> None:
-    with _robot(standin, min_gripper_interval_s=1.0, control_period_s=0.01) as robot:
+    now = [0.0]  # an injected clock that only sleeping advances
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with _robot(standin, min_gripper_interval_s=1.0, control_period_s=0.01, clock=lambda: now[0],
+                sleep=sleep) as robot:
         first = robot.send_action({"gripper.width": 0.0})
         robot.send_action({"gripper.width": 0.0})  # unchanged: no request
         second = robot.send_action({"gripper.width": robot.gripper_max_width})
         assert float(first["gripper.width"]) == 0.01  # FMB's grasp width
         assert float(second["gripper.width"]) == 0.09 == robot.gripper_max_width  # FMB's --gripper_dist
-    gripper = [(t, route) for t, route in standin.requests if route.endswith("_gripper")][-2:]
-    assert [route for _, route in gripper] == ["close_gripper", "open_gripper"]
-    assert gripper[1][0] - gripper[0][0] >= 1.0
+        assert now[0] >= 1.0  # three 0.01 s periods, plus the wait for 1 s since the close was answered
+    gripper = [route for _, route in standin.requests if route.endswith("_gripper")][-2:]
+    assert gripper == ["close_gripper", "open_gripper"]
 
 
 def test_connect_clears_errors_and_sets_impedance_mode(standin: FmbStandinServer) -> None:
