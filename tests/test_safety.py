@@ -69,6 +69,42 @@ def test_orientation_step_limited(world: World) -> None:
     assert rotation_angle_between(pose[3:], applied["tcp.pose"][3:]) == pytest.approx(0.2, abs=1e-6)
 
 
+def test_box_clamp_never_jumps_further_than_the_step_limit(world: World) -> None:
+    """An arm measured outside the box (here: a box ending 0.15 m short of it) holding still is led back
+    toward the box by at most max_relative_target_m per command, never snapped onto the box."""
+    measured = _safe(world).get_observation()["tcp.pose"]  # at home
+    robot = _safe(world, workspace_max=(measured[0] - 0.15, 0.45, 0.6), max_relative_target_m=0.1,
+                  max_cartesian_speed_mps=100.0)
+    applied = robot.send_action({"tcp.pose": measured})
+    step = applied["tcp.pose"][:3] - measured[:3]
+    assert np.linalg.norm(step) == pytest.approx(0.1, abs=1e-9)
+    np.testing.assert_allclose(step, [-0.1, 0.0, 0.0], atol=1e-9)  # straight toward the box face
+    assert [e.reason for e in robot.clamp_events] == ["workspace box", "max_relative_target_m"]
+
+
+def test_box_clamp_respects_the_speed_limit_too(world: World) -> None:
+    measured = _safe(world).get_observation()["tcp.pose"]  # at home
+    robot = _safe(world, workspace_max=(measured[0] - 0.15, 0.45, 0.6), max_cartesian_speed_mps=0.24)
+    max_step = 0.24 * robot.control_period_s
+    previous = measured
+    for _ in range(3):
+        applied = robot.send_action({"tcp.pose": robot.get_observation()["tcp.pose"]})["tcp.pose"]
+        assert np.linalg.norm(applied[:3] - previous[:3]) <= max_step + 1e-9
+        previous = applied
+    assert applied[0] < measured[0] - 2 * max_step  # heading back into the box, one step per command
+
+
+@pytest.mark.parametrize("mode", ["clamp", "refuse"])
+def test_holding_still_inside_the_box_is_unchanged(world: World, mode: str) -> None:
+    robot = _safe(world, on_violation=mode)
+    received = []
+    backend_send = robot.inner.send_action
+    robot.inner.send_action = lambda action: received.append(action["tcp.pose"].copy()) or backend_send(action)
+    measured = robot.get_observation()["tcp.pose"]
+    robot.send_action({"tcp.pose": measured})
+    assert np.array_equal(received[0], measured) and not robot.clamp_events
+
+
 def test_joint_limits_and_relative_target(world: World) -> None:
     robot = _safe(world, max_relative_target_rad=0.1)
     joints = robot.get_observation()["joints.pos"]

@@ -2,8 +2,9 @@
 NaN/inf/shape rejection, and a heartbeat watchdog that halts motion when the client goes silent.
 
 :class:`SafetyLayer` wraps any backend behind the robot contract and is what the bridge server drives, so
-every command from the network passes through it. Frames and units: TCP positions in m in the world frame,
-joint positions in rad, gripper widths in m, times in s.
+every command from the network passes through it. Frames and units: TCP positions in m in the world frame
+of the wrapped backend's ``tcp.pose`` (a hardware backend places its robot base in that frame by
+configuration, e.g. ``FmbFrankaConfig.base_pose_world``), joint positions in rad, gripper widths in m, times in s.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class SafetyConfig:
     """Limits the driver side enforces on every command, whatever the backend."""
 
     workspace_min: tuple[float, float, float] = (-0.45, -0.45, 0.005)
-    """Lower corner (x, y, z) of the box the TCP target must stay in, m, world frame (table top z = 0)."""
+    """Lower corner (x, y, z) of the box the TCP target must stay in, m, world frame (table top z = 0) as the
+    backend reports ``tcp.pose`` in it."""
     workspace_max: tuple[float, float, float] = (0.35, 0.45, 0.6)
     """Upper corner (x, y, z) of the TCP workspace box, m, world frame."""
     joint_lower: tuple[float, ...] = PANDA_JOINT_LOWER
@@ -125,10 +127,12 @@ class SafetyLayer(RobotWrapper):
     """A backend wrapped so that every action is checked, clamped or refused, and logged.
 
     Checks, in order, for each ``send_action``: keys, shapes and finiteness (``ValueError``); joint
-    commands allowed; TCP target within ``max_relative_target_m`` / ``_rad`` of the measured pose and
-    within ``max_cartesian_speed_mps`` of the previous target; TCP target inside the workspace box (last,
-    so the target always ends inside it); joint targets within the limits and within
-    ``max_relative_target_rad`` of the measured joints; gripper width within ``[0, gripper_max_width]``.
+    commands allowed; TCP target inside the workspace box; TCP target within ``max_relative_target_m`` /
+    ``_rad`` of the measured pose and within ``max_cartesian_speed_mps`` of the previous target; joint
+    targets within the limits and within ``max_relative_target_rad`` of the measured joints; gripper width
+    within ``[0, gripper_max_width]``. The box comes before the step limits, so clamping onto the box never
+    moves a target further than the step limits allow: with the arm measured inside the box the target ends
+    inside it (the box is convex), and an arm measured outside is led back at most one step per command.
 
     Args:
         backend: the robot to protect; connected and disconnected with this layer.
@@ -188,11 +192,16 @@ class SafetyLayer(RobotWrapper):
         cfg = self.config
         position, quat = pose7[:3].copy(), pose7[3:].copy()
         inside = np.clip(position, self._lo, self._hi)
-        if cfg.on_violation == "refuse" and not np.array_equal(inside, position):
-            raise SafetyViolationError(
-                f"tcp.pose position {np.round(position, 4).tolist()} m is outside the workspace box "
-                f"{self._lo.tolist()} .. {self._hi.tolist()}"
-            )
+        if not np.array_equal(inside, position):
+            if cfg.on_violation == "refuse":
+                raise SafetyViolationError(
+                    f"tcp.pose position {np.round(position, 4).tolist()} m is outside the workspace box "
+                    f"{self._lo.tolist()} .. {self._hi.tolist()}"
+                )
+            # The box comes first: the step and speed limits below then also bound the move onto the box, so
+            # an arm measured outside the box (a box in the wrong frame, a push) is led back gradually.
+            self._record("tcp.pose", "workspace box", position, inside)
+            position = inside
         lead = position - measured7[:3]
         if np.linalg.norm(lead) > cfg.max_relative_target_m:
             clamped = measured7[:3] + lead * cfg.max_relative_target_m / np.linalg.norm(lead)
@@ -205,10 +214,6 @@ class SafetyLayer(RobotWrapper):
             clamped = previous + step * max_step / np.linalg.norm(step)
             self._record("tcp.pose", "max_cartesian_speed_mps", position, clamped)
             position = clamped
-        boxed = np.clip(position, self._lo, self._hi)
-        if not np.array_equal(boxed, position):
-            self._record("tcp.pose", "workspace box", position, boxed)
-            position = boxed
         angle = rotation_angle_between(measured7[3:], quat)
         if angle > cfg.max_relative_target_rad:
             slerp = Slerp([0.0, 1.0], Rotation.from_quat(np.stack([measured7[3:], quat])))
