@@ -22,10 +22,9 @@ import pybullet_data
 from pybullet_utils import bullet_client
 
 from manipstack.envs.core.mesh_cache import default_cache_dir, prepare_mesh
+from manipstack.envs.core.scene_protocol import IDENTITY_QUAT
 
 log = logging.getLogger(__name__)
-
-IDENTITY_QUAT = (0.0, 0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class JointInfo:
 
 
 class World:
-    """A PyBullet simulation owned by one env.
+    """A PyBullet simulation owned by one env; it satisfies :class:`~manipstack.envs.core.scene_protocol.SceneWorld`.
 
     Args:
         time_step: physics step in s.
