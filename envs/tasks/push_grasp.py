@@ -247,7 +247,7 @@ class PushGraspEnv(gym.Env):
         self.action_space = spaces.MultiDiscrete([2, cfg.num_rotations, size, size])
         self._owns_workcell = workcell is None
         self.workcell = workcell or make_workcell(
-            "sim", time_step=cfg.time_step, solver_iterations=cfg.solver_iterations
+            "panda", time_step=cfg.time_step, solver_iterations=cfg.solver_iterations
         )
         self.world, self.robot = self.workcell.world, self.workcell.robot
         cx, cy = cfg.workspace_center

@@ -17,8 +17,9 @@ import numpy as np
 
 from manipstack.envs.core.scene_protocol import SCENE_WORLD_ATTRIBUTES, SCENE_WORLD_METHODS
 
-PROTOCOL_VERSION = 1
-"""Bridge protocol version; client and server refuse to talk across versions."""
+PROTOCOL_VERSION = 2
+"""Bridge protocol version; client and server refuse to talk across versions (2: ``describe`` reports the
+robot's properties by name, see :data:`DESCRIBED_PROPERTIES`)."""
 
 NDARRAY_EXT = 1
 """msgpack extension type code of a numpy array."""
@@ -116,6 +117,11 @@ def error_reply(request_id: int | None, err: BaseException) -> dict[str, Any]:
     """Reply map reporting ``err`` to the caller of request ``request_id``."""
     return {"id": request_id, "ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
 
+
+DESCRIBED_PROPERTIES = ("home_joints", "gripper_max_width", "home_hand_joints", "hand_joint_limits")
+"""Robot properties ``describe`` reports under ``"properties"``, each only where the served robot has the feature
+group it belongs to (arm joints, parallel gripper, dexterous hand); a client raises
+:class:`~manipstack.envs.robots.base.FeatureNotSupportedError` for one that is absent."""
 
 REMOTE_WORLD_METHODS = SCENE_WORLD_METHODS
 """World methods a client may run on the twin: those of the scene protocol
