@@ -7,15 +7,18 @@ CurveZMQ authentication and encryption (only client keys in ``KEYS/authorized/``
 - stream socket (PUB, ``--stream-bind``): camera frames at ``stream_hz``, so images never queue in
   front of command replies.
 
-One client at a time holds the *session* (``hello``) and may move the arm; anyone authorised may call
+One client at a time holds the *session* (``hello``) and may move the robot; anyone authorised may call
 ``describe``, ``ping`` and ``get_observation`` (e.g. a monitoring client). Every message carrying the
-session token feeds the heartbeat watchdog; after ``safety.watchdog_timeout_s`` of silence the arm is halted
-(position held, gripper left as it is) and the session ends, so a new client can take over. A malformed
-message gets an error reply and changes nothing.
+session token feeds the heartbeat watchdog; after ``safety.watchdog_timeout_s`` of silence the robot is halted
+(position held, gripper left as it is, a hand's fingers held) and the session ends, so a new client can take
+over. A malformed message gets an error reply and changes nothing. ``describe`` reports the robot's features
+and the properties of the feature groups it has (:data:`~envs.robots.real.protocol.DESCRIBED_PROPERTIES`), so
+nothing here assumes an arm or a gripper.
 
 With the ``sim`` backend the server is a digital twin running in lockstep: physics advances one control
-period per ``send_action``, exactly as the in-process sim backend, so episodes are reproducible. Its scene
-can be built remotely through ``twin.*`` calls (data only, see :data:`SCENE_METHODS`).
+period per ``send_action``, exactly as the in-process sim backend, so episodes are reproducible. Its workcell
+is a registered one (``--twin.robot panda|floating-hand``); its scene can be built remotely through ``twin.*``
+calls (data only, see :data:`SCENE_METHODS`).
 """
 
 from __future__ import annotations
