@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ def _physics_state(world: World, hand: SimHand) -> np.ndarray:
 
 
 def _hand_mass_kg(hand: SimHand) -> float:
-    root = ET.parse(hand._urdf).getroot()
+    root = ET.parse(Path(hand.config.spec).parent / hand.spec["urdf"]).getroot()
     return sum(float(mass.get("value")) for mass in root.iter("mass"))
 
 

@@ -5,8 +5,9 @@ Any hand described by a URDF + hand spec JSON works (see ``assets/hands/``); joi
 spec's order, whatever their number J. Units: m, rad, N, N m, s; quaternions (x, y, z, w); world frame.
 
 Contract features (:mod:`manipstack.envs.robots.base`): observations ``tcp.pose`` (the wrist pose (7,)),
-``hand.joints.pos`` / ``hand.joints.vel`` (J,), ``wrench`` (the wrist constraint's force/torque (6,), wrist
-frame) and camera images; actions ``tcp.pose`` (the wrist target: moves the constraint) and
+``hand.joints.pos`` / ``hand.joints.vel`` (J,), ``wrench`` (the force/torque (6,) the wrist constraint applied
+to the hand in the last physics step, wrist frame: hanging still, the hand's weight pointing up; zeros before the
+first step after a reset) and camera images; actions ``tcp.pose`` (the wrist target: moves the constraint) and
 ``hand.joints.pos`` (finger PD targets, clamped to the spec's limits). The hand has no arm joints and no
 parallel gripper.
 """
