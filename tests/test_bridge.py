@@ -18,12 +18,15 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
+import trimesh
 import zmq
 
 from manipstack import cli
+from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.poses import euler_to_quat, quat_multiply
-from manipstack.envs.robots import Robot, make_robot
-from manipstack.envs.robots.motion import close_gripper, move_to_pose, open_gripper
+from manipstack.envs.core.scene_protocol import SCENE_WORLD_ATTRIBUTES, SCENE_WORLD_METHODS, SceneWorld
+from manipstack.envs.robots import FeatureNotSupportedError, Robot, make_robot, make_workcell
+from manipstack.envs.robots.motion import close_gripper, move_hand_joints, move_to_pose, open_gripper
 from manipstack.envs.robots.real.client import BridgeRobot
 from manipstack.envs.robots.real.keys import generate_keys, load_client_keys
 from manipstack.envs.robots.real.protocol import (
@@ -54,6 +57,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(keys: Path) -> Iterator[tuple[subprocess.Popen, str]]:
     """A digital-twin server shared by the tests that leave it serving (each ends its session)."""
     with server_process(["--keys", str(keys), "--bind", "tcp://127.0.0.1:0"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hand_server(keys: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A digital twin of the floating-hand workcell (no camera)."""
+    with server_process(["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--twin.robot", "floating-hand",
+                         "--twin.no-camera"]) as running:
         yield running
 
 
@@ -149,7 +160,7 @@ def test_identity_with_in_process_sim(server: tuple[subprocess.Popen, str], keys
     finally:
         twin.close()
     with _client(server[1], keys) as robot:
-        robot.twin.reset()
+        robot.reset_twin()
         actual = scripted_pick(robot, robot.twin, seed=3)
     assert expected[1][-1] == 1.0, "the scripted pick should lift the box"
     assert len(actual[0]) == len(expected[0])
@@ -163,7 +174,7 @@ def test_identity_with_in_process_sim(server: tuple[subprocess.Popen, str], keys
 
 def test_twin_world_runs_only_allowlisted_methods(server: tuple[subprocess.Popen, str], keys: Path) -> None:
     with _client(server[1], keys) as robot:
-        robot.twin.reset()
+        robot.reset_twin()
         assert robot.twin.body_names == ["plane", "panda"]
         for name in ("close", "client", "_bodies", "__class__", "reset_simulation"):
             with pytest.raises(ValueError, match="cannot be called remotely"):
@@ -176,11 +187,129 @@ def test_twin_world_runs_only_allowlisted_methods(server: tuple[subprocess.Popen
             robot._call("twin.call_world", attribute="sim_time", args=[1], kwargs={})
 
 
+def _scene_calls(mesh_path: Path) -> dict[str, Any]:
+    """One call of every scene-protocol member (name -> call on a world), in an order that builds a scene."""
+    camera_pose = look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3), up=np.array([1.0, 0.0, 0.0]))
+    return {
+        "add_primitive": lambda w: w.add_primitive("box", "box", (0.04, 0.04, 0.04), (0.1, 0.0, 0.1), mass=0.05),
+        "add_urdf": lambda w: w.add_urdf("cube", "cube_small.urdf", (-0.1, 0.1, 0.1)),
+        "add_mesh": lambda w: w.add_mesh("mesh", mesh_path, (0.0, -0.15, 0.05), mass=0.02, decompose=False),
+        "has_body": lambda w: (w.has_body("box"), w.has_body("nothing")),
+        "set_dynamics": lambda w: w.set_dynamics("box", -1, lateralFriction=0.5),
+        "set_color": lambda w: w.set_color("box", (1.0, 0.0, 0.0, 1.0)),
+        "enable_sleeping": lambda w: w.enable_sleeping("cube"),
+        "wake_up": lambda w: w.wake_up("cube"),
+        "set_visible": lambda w: (w.set_visible("cube", False), w.set_visible("cube", True)),
+        "set_body_pose": lambda w: w.set_body_pose("box", (0.1, 0.0, 0.05), (0.0, 0.0, 0.0, 1.0)),
+        "set_body_velocity": lambda w: w.set_body_velocity("box", (0.0, 0.1, 0.0)),
+        "step": lambda w: w.step(24),
+        "body_velocity": lambda w: w.body_velocity("box"),
+        "step_until_static": lambda w: w.step_until_static(max_time=1.0),
+        "body_pose": lambda w: w.body_pose("box"),
+        "aabb": lambda w: w.aabb("box"),
+        "contact_points": lambda w: w.contact_points("box", "plane"),
+        "closest_points": lambda w: w.closest_points("box", "cube", 1.0),
+        "render": lambda w: SimCamera(w, Intrinsics.from_fov(16, 12, 45.0), camera_pose).capture(),
+        "remove_body": lambda w: w.remove_body("mesh"),
+        "body_names": lambda w: w.body_names,
+        "sim_time": lambda w: w.sim_time,
+        "time_step": lambda w: w.time_step,
+        "cache_dir": lambda w: w.cache_dir,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Results as nested lists and plain scalars (msgpack turns tuples into lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def test_every_scene_protocol_member_is_served_like_in_process(
+    server: tuple[subprocess.Popen, str], keys: Path, tmp_path: Path
+) -> None:
+    """Each SceneWorld member, called on the twin through the bridge, answers what the same call answers on an
+    in-process workcell world; a member the bridge does not serve fails here."""
+    mesh_path = tmp_path / "block.obj"
+    trimesh.creation.box(extents=(0.03, 0.03, 0.03)).export(mesh_path)
+    calls = _scene_calls(mesh_path)
+    assert set(calls) == SCENE_WORLD_METHODS | SCENE_WORLD_ATTRIBUTES, "call every protocol member once"
+    twin = SimTwin(SimTwinConfig(camera=False))
+    try:
+        expected = {name: _plain(call(twin.world)) for name, call in calls.items()}
+    finally:
+        twin.close()
+    with _client(server[1], keys) as robot:
+        robot.reset_twin()
+        assert isinstance(robot.twin, SceneWorld)
+        assert not {"reset", "close", "reset_simulation"} & set(dir(robot.twin))
+        actual = {name: _plain(call(robot.twin)) for name, call in calls.items()}
+    for name in calls:
+        assert actual[name] == expected[name], name
+
+
+def test_workcell_over_the_bridge_must_match_the_served_robot(
+    server: tuple[subprocess.Popen, str], hand_server: tuple[subprocess.Popen, str], keys: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"serves a 'panda' workcell, not 'floating-hand'.*--twin.robot floating-hand"):
+        make_workcell("floating-hand", backend="bridge", address=server[1], keys=keys)
+    with pytest.raises(ValueError, match=r"serves a 'floating-hand' workcell, not 'panda'"):
+        make_workcell("panda", backend="bridge", address=hand_server[1], keys=keys)
+    cell = make_workcell("floating-hand", backend="bridge", address=hand_server[1], keys=keys, timeout_s=5.0)
+    try:
+        assert cell.robot.is_connected and cell.robot.name == "hand"
+        assert cell.world.body_names == ["plane", "hand"]
+        assert "hand.joints.pos" in cell.robot.action_features and "joints.pos" not in cell.robot.action_features
+        with pytest.raises(FeatureNotSupportedError, match="gripper_max_width"):
+            _ = cell.robot.gripper_max_width
+    finally:
+        cell.close()
+    with _client(server[1], keys) as robot, pytest.raises(FeatureNotSupportedError, match="home_hand_joints"):
+        _ = robot.home_hand_joints
+
+
+def scripted_hand_grasp(robot: Robot, scene: Any) -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+    """Lower the floating hand over a box and curl the fingers; returns (applied actions, final observation's
+    tcp.pose + hand joints + wrench, final box pose (7,))."""
+    scene.add_primitive("box", "box", (0.05, 0.05, 0.05), (0.1, 0.0, 0.025), mass=0.05)
+    recorder = ActionRecorder(robot)
+    recorder.connect()
+    home = recorder.get_observation()["tcp.pose"]
+    move_to_pose(recorder, home[:3] + np.array([0.0, 0.0, -0.15]), home[3:])
+    lower, upper = recorder.hand_joint_limits
+    move_hand_joints(recorder, np.clip(recorder.home_hand_joints + 0.5, lower, upper), settle_periods=5)
+    obs = recorder.get_observation()
+    state = np.concatenate([obs["tcp.pose"], obs["hand.joints.pos"], obs["wrench"]])
+    return recorder.applied, state, np.concatenate(scene.body_pose("box"))
+
+
+def test_hand_identity_with_in_process_twin(hand_server: tuple[subprocess.Popen, str], keys: Path) -> None:
+    twin = SimTwin(SimTwinConfig(robot="floating-hand", camera=False))
+    try:
+        expected = scripted_hand_grasp(twin.robot, twin.world)
+    finally:
+        twin.close()
+    with _client(hand_server[1], keys) as robot:
+        robot.reset_twin()
+        actual = scripted_hand_grasp(robot, robot.twin)
+    assert len(actual[0]) == len(expected[0]) > 10
+    for got, want in zip(actual[0], expected[0]):
+        assert got.keys() == want.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    np.testing.assert_array_equal(actual[1], expected[1])
+    np.testing.assert_array_equal(actual[2], expected[2])
+
+
 # ---------------------------------------------------------------------------- safety through the bridge
 def test_server_rejects_nan_and_keeps_arm_in_box(server: tuple[subprocess.Popen, str], keys: Path) -> None:
     lo, hi = np.array([-0.45, -0.45, 0.005]), np.array([0.35, 0.45, 0.6])  # SafetyConfig defaults
     with _client(server[1], keys) as robot:
-        robot.twin.reset()
+        robot.reset_twin()
         quat = robot.get_observation()["tcp.pose"][3:]
         # bypass the client's own checks: the server must refuse by itself
         with pytest.raises(ValueError, match="NaN or inf"):
@@ -317,13 +446,14 @@ def test_fuzzed_messages_rejected_server_keeps_serving(server: tuple[subprocess.
 def test_server_killed_mid_episode_raises_within_timeout(keys: Path) -> None:
     args = ["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--safety.on-violation", "refuse"]
     with server_process(args) as (process, endpoint):
-        robot = _client(endpoint, keys, timeout_s=0.5)
+        robot = _client(endpoint, keys, timeout_s=5.0)  # generous while the server lives (a busy machine)
         robot.connect()
         pose = robot.get_observation()["tcp.pose"]
         with pytest.raises(SafetyViolationError, match="outside the workspace box"):
             robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, -0.3], pose[3:]])})
         for i in range(5):
             robot.send_action({"tcp.pose": pose + np.array([0.002 * i, 0, 0, 0, 0, 0, 0])})
+        robot.timeout_s = 0.5  # what the bounds below are about: a dead server is noticed within the timeout
         process.kill()
         process.wait()
         start = time.monotonic()

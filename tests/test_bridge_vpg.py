@@ -49,7 +49,7 @@ def test_vpg_episode_through_bridge_matches_in_process(tmp_path: Path) -> None:
                "--safety.max-relative-target-m", "1.0", "--safety.max-relative-target-rad", "3.0",
                "--safety.max-cartesian-speed-mps", "10.0"]
     with server_process(["--keys", str(tmp_path / "keys"), "--bind", "tcp://127.0.0.1:0", *physics]) as (_, address):
-        workcell = make_workcell("bridge", address=address, keys=tmp_path / "keys", timeout_s=10.0)
+        workcell = make_workcell("panda", backend="bridge", address=address, keys=tmp_path / "keys", timeout_s=10.0)
         env = make_env(config, eval_config, workcell=workcell)
         try:
             agent, _ = load_agent(CHECKPOINT)

@@ -104,7 +104,7 @@ class ReachTask(Task):
 
 def _reach_env() -> RobotTaskEnv:
     camera = CameraSpec("top", 32, 24, 60.0, (0.0, 0.0, 1.0), (0.0, 0.0, 0.0), up=(1.0, 0.0, 0.0))
-    return RobotTaskEnv(ReachTask(), make_workcell("sim"), ObservationConfig((camera,), render_camera=camera),
+    return RobotTaskEnv(ReachTask(), make_workcell("panda"), ObservationConfig((camera,), render_camera=camera),
                         render_mode="rgb_array")
 
 

@@ -1,4 +1,5 @@
-"""Safety layer: clamping with logged before/after values, refusal, malformed input, watchdog, halting."""
+"""Safety layer: clamping with logged before/after values, refusal, malformed input, watchdog, halting; for an arm
+(the Panda) and for a robot without arm joints (the floating hand)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from manipstack.envs.core.poses import rotation_angle_between
 from manipstack.envs.core.world import World
 from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer, SafetyViolationError, Watchdog
+from manipstack.envs.robots.sim.hand import SimHand
 from manipstack.envs.robots.sim.panda import SimPanda
+from manipstack.envs.robots.sim.workcell import PALM_DOWN_QUAT_XYZW
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -187,3 +190,64 @@ def test_an_unclamped_pose_reaches_the_backend_bit_for_bit(world: World) -> None
     applied = robot.send_action({"tcp.pose": sent})
     assert np.array_equal(sent, pose) and np.array_equal(received[0], pose)
     assert np.linalg.norm(applied["tcp.pose"][3:]) == pytest.approx(1.0, abs=1e-15)
+
+
+# ---------------------------------------------------------------------------- a robot without arm joints: the hand
+def _safe_hand(world: World, **config: object) -> SafetyLayer:
+    robot = SafetyLayer(SimHand(world, position=(0.0, 0.0, 0.3), quat_xyzw=PALM_DOWN_QUAT_XYZW), SafetyConfig(**config))
+    robot.connect()  # the Panda's default arm joint limits do not apply: the hand has no arm joints
+    return robot
+
+
+def test_hand_joints_clamped_to_the_backend_limits_and_relative_target(world: World) -> None:
+    robot = _safe_hand(world, max_relative_target_rad=0.1)
+    lower, upper = robot.hand_joint_limits
+    measured = robot.get_observation()["hand.joints.pos"]
+    target = measured.copy()
+    target[0], target[1] = upper[0] + 5.0, measured[1] - 0.05
+    applied = robot.send_action({"hand.joints.pos": target})["hand.joints.pos"]
+    assert applied[0] == pytest.approx(min(measured[0] + 0.1, upper[0]))
+    assert applied[1] == pytest.approx(max(measured[1] - 0.05, lower[1]))
+    assert np.all(applied >= lower) and np.all(applied <= upper)
+    assert [(e.key, e.reason) for e in robot.clamp_events] == [("hand.joints.pos", "joint limits"),
+                                                               ("hand.joints.pos", "max_relative_target_rad")]
+
+
+def test_hand_refuse_mode_does_not_move(world: World) -> None:
+    robot = _safe_hand(world, on_violation="refuse")
+    obs, time_before = robot.get_observation(), world.sim_time
+    with pytest.raises(SafetyViolationError, match=r"hand.joints.pos .* outside the joint limits"):
+        robot.send_action({"hand.joints.pos": robot.hand_joint_limits[1] + 1.0,
+                           "tcp.pose": obs["tcp.pose"] + np.array([0.01, 0, 0, 0, 0, 0, 0])})
+    assert world.sim_time == time_before  # nothing was sent, no physics step
+    with pytest.raises(SafetyViolationError, match="outside the workspace box"):
+        robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, -0.2], obs["tcp.pose"][3:]])})
+
+
+def test_hand_wrist_target_kept_in_the_box_and_step_limited(world: World) -> None:
+    robot = _safe_hand(world, max_cartesian_speed_mps=0.24)
+    pose = robot.get_observation()["tcp.pose"]
+    applied = robot.send_action({"tcp.pose": np.concatenate([[0.0, 0.0, 0.9], pose[3:]])})["tcp.pose"]
+    assert np.linalg.norm(applied[:3] - pose[:3]) == pytest.approx(0.24 * robot.control_period_s)
+    assert {e.reason for e in robot.clamp_events} == {"max_relative_target_m", "max_cartesian_speed_mps"}
+
+
+def test_halt_holds_wrist_and_fingers(world: World) -> None:
+    robot = _safe_hand(world)
+    obs = robot.get_observation()
+    upper = robot.hand_joint_limits[1]
+    for _ in range(3):
+        robot.send_action({"hand.joints.pos": upper, "tcp.pose": obs["tcp.pose"] + np.array([0, 0, 0.02, 0, 0, 0, 0])})
+    assert np.max(np.abs(robot.get_observation()["hand.joints.vel"])) > 0.2  # fingers closing
+    sent = []
+    backend_send = robot.inner.send_action
+    robot.inner.send_action = lambda action: sent.append(dict(action)) or backend_send(action)
+    speed = robot.halt()
+    assert speed < robot.config.halt_velocity_tol_radps
+    assert sent and all(set(action) == {"tcp.pose", "hand.joints.pos"} for action in sent)
+    after = robot.get_observation()
+    assert np.max(np.abs(after["hand.joints.vel"])) < robot.config.halt_velocity_tol_radps
+    held = sent[0]["hand.joints.pos"]  # where the halt found the fingers, short of the closing targets
+    assert np.any(held < upper - 0.1)
+    np.testing.assert_allclose(after["hand.joints.pos"], held, atol=0.05)
+    np.testing.assert_allclose(after["tcp.pose"][:3], sent[0]["tcp.pose"][:3], atol=0.002)

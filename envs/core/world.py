@@ -26,10 +26,9 @@ import pybullet_data
 from pybullet_utils import bullet_client
 
 from manipstack.envs.core.mesh_cache import default_cache_dir, prepare_mesh
+from manipstack.envs.core.scene_protocol import IDENTITY_QUAT
 
 log = logging.getLogger(__name__)
-
-IDENTITY_QUAT = (0.0, 0.0, 0.0, 1.0)
 
 
 def pybullet_data_path() -> Path:
@@ -56,7 +55,7 @@ class JointInfo:
 
 
 class World:
-    """A PyBullet simulation owned by one env.
+    """A PyBullet simulation owned by one env; it satisfies :class:`~manipstack.envs.core.scene_protocol.SceneWorld`.
 
     Args:
         time_step: physics step in s.
@@ -481,6 +480,17 @@ class World:
     ) -> None:
         """Move the world pose held by a :meth:`create_world_constraint` constraint."""
         self.client.changeConstraint(constraint_id, list(position), list(quat_xyzw), maxForce=float(max_force))
+
+    def world_constraint_wrench(self, constraint_id: int, child: str) -> np.ndarray:
+        """Wrench (6,) that a :meth:`create_world_constraint` constraint applied to ``child``'s base in the last step:
+        force (3,) in N and torque (3,) in N m about the base origin, both in the base frame.
+
+        (PyBullet reports the force in world axes and the torque in base axes; the force is rotated here.)
+        """
+        state = np.asarray(self.client.getConstraintState(constraint_id), dtype=float)
+        _, quat = self.client.getBasePositionAndOrientation(self.body_id(child))
+        world_from_base = np.asarray(self.client.getMatrixFromQuaternion(quat), dtype=float).reshape(3, 3)
+        return np.concatenate([world_from_base.T @ state[:3], state[3:6]])
 
     def set_body_velocity(
         self, name: str, linear: Sequence[float] = (0.0, 0.0, 0.0), angular: Sequence[float] = (0.0, 0.0, 0.0)

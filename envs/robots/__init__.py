@@ -1,13 +1,15 @@
-"""Robots behind one contract (``base.Robot``); factories building a robot or a simulated workcell by name."""
+"""Robots behind one contract (``base.Robot``); factories building a robot by backend name and a workcell by
+robot name (both registries, extended with :func:`register_backend` / :func:`register_workcell`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from manipstack.envs.robots.base import Feature, Robot, RobotNotConnectedError, Workcell
+from manipstack.envs.robots.base import Feature, FeatureNotSupportedError, Robot, RobotNotConnectedError, Workcell
 
 _BACKENDS: dict[str, Callable[..., Robot]] = {}
+_WORKCELLS: dict[str, Callable[..., Workcell]] = {}
 
 
 def register_backend(name: str, factory: Callable[..., Robot]) -> None:
@@ -51,19 +53,70 @@ def make_robot(backend: str, **kwargs: Any) -> Robot:
     return factory(**kwargs)
 
 
-def make_workcell(backend: str = "sim", **kwargs: Any) -> Workcell:
-    """Build the workcell a simulated task runs in: in-process (``"sim"``, keyword arguments of
-    ``SimWorkcellConfig``) or a digital twin behind the driver bridge (``"bridge"``, keyword arguments of
-    ``BridgeRobot``: ``address``, ``keys``, ...)."""
-    if backend == "sim":
-        from manipstack.envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
+# ------------------------------------------------------------------------------------------------ workcells
+def register_workcell(robot_name: str, factory: Callable[..., Workcell]) -> None:
+    """Make ``make_workcell(robot_name, ...)`` call ``factory(**kwargs)`` for an in-process (``"sim"``) workcell.
 
-        return SimWorkcell(SimWorkcellConfig(**kwargs))
-    if backend == "bridge":
-        from manipstack.envs.robots.real.client import RemoteWorkcell
-
-        return RemoteWorkcell(**kwargs)
-    raise ValueError(f"unknown workcell backend {backend!r}; available: ['bridge', 'sim']")
+    A factory accepts at least ``time_step`` (s) and ``solver_iterations`` (the physics settings a digital twin
+    is served with), and returns a connected workcell whose robot reports the same features wherever it runs.
+    """
+    _WORKCELLS[robot_name] = factory
 
 
-__all__ = ["Feature", "Robot", "RobotNotConnectedError", "Workcell", "make_robot", "make_workcell", "register_backend"]
+def workcell_names() -> list[str]:
+    """Robot names ``make_workcell`` builds, sorted."""
+    return sorted(_WORKCELLS)
+
+
+def _panda_workcell(**kwargs: Any) -> Workcell:
+    from manipstack.envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
+
+    return SimWorkcell(SimWorkcellConfig(**kwargs))
+
+
+def _floating_hand_workcell(**kwargs: Any) -> Workcell:
+    from manipstack.envs.robots.sim.workcell import FloatingHandWorkcell, FloatingHandWorkcellConfig
+
+    return FloatingHandWorkcell(FloatingHandWorkcellConfig(**kwargs))
+
+
+register_workcell("panda", _panda_workcell)
+register_workcell("floating-hand", _floating_hand_workcell)
+
+
+def _sim_workcell(robot: str, **kwargs: Any) -> Workcell:
+    return _WORKCELLS[robot](**kwargs)
+
+
+def _bridge_workcell(robot: str, **kwargs: Any) -> Workcell:
+    from manipstack.envs.robots.real.client import RemoteWorkcell
+
+    return RemoteWorkcell(robot=robot, **kwargs)
+
+
+_WORKCELL_BACKENDS: dict[str, Callable[..., Workcell]] = {"sim": _sim_workcell, "bridge": _bridge_workcell}
+
+
+def make_workcell(robot: str = "panda", backend: str = "sim", **kwargs: Any) -> Workcell:
+    """Build the workcell (table + ``robot``, connected, at home) a simulated task runs in.
+
+    Args:
+        robot: a registered robot name: ``"panda"`` (keyword arguments of ``SimWorkcellConfig``) or
+            ``"floating-hand"`` (keyword arguments of ``FloatingHandWorkcellConfig``); see :func:`workcell_names`.
+        backend: ``"sim"`` builds it in this process; ``"bridge"`` returns the workcell of a digital twin
+            behind the driver bridge (keyword arguments of ``BridgeRobot``: ``address``, ``keys``, ...), whose
+            server must serve the same robot (``--twin.robot``).
+    """
+    if robot not in _WORKCELLS:
+        hint = f"; the backend is the second argument now: make_workcell('panda', backend={robot!r}, ...)" \
+            if robot in _WORKCELL_BACKENDS else ""
+        raise ValueError(f"unknown workcell robot {robot!r}; registered: {workcell_names()}{hint}")
+    try:
+        build = _WORKCELL_BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown workcell backend {backend!r}; available: {sorted(_WORKCELL_BACKENDS)}") from None
+    return build(robot, **kwargs)
+
+
+__all__ = ["Feature", "FeatureNotSupportedError", "Robot", "RobotNotConnectedError", "Workcell", "make_robot",
+           "make_workcell", "register_backend", "register_workcell", "workcell_names"]

@@ -1,23 +1,34 @@
-"""The robot contract shared by simulated and real arms (modelled on LeRobot's ``Robot``).
+"""The robot contract shared by simulated and real robots (modelled on LeRobot's ``Robot``).
 
 Every backend (in-process sim, network bridge, vendor drivers) implements :class:`Robot`; tasks,
 primitives, policies and evaluation code only ever talk to this interface, so they run unchanged
 on hardware.
 
-Keys are flat strings. State keys every arm offers:
+Keys are flat strings, grouped into feature groups. A robot offers the groups it has, and code asks
+its ``observation_features`` / ``action_features`` (or :meth:`Robot.require_action`) instead of assuming.
 
-- ``tcp.pose``: tool-centre-point pose ``[x, y, z, qx, qy, qz, qw]`` (7,), m, world frame.
-- ``joints.pos``: arm joint positions (n,), rad.
-- ``joints.vel``: arm joint velocities (n,), rad/s.
-- ``gripper.width``: finger opening (), m.
-- ``wrench``: wrist force/torque ``[fx, fy, fz, tx, ty, tz]`` (6,), N and N m, in the flange frame.
-- ``<camera>.rgb`` uint8 (H, W, 3) and ``<camera>.depth`` float32 (H, W), m, for each camera.
+Arm state (every robot):
 
-Actions are dicts holding a subset of ``tcp.pose`` (7,) or ``joints.pos`` (n,) (never both) and
-``gripper.width`` (); a key left out keeps its previous target. Each :meth:`Robot.send_action`
-covers one control period of ``control_period_s`` seconds: a simulator advances physics by that
-much, a hardware backend paces itself to that rate. Motion helpers built on this contract alone live in
-:mod:`manipstack.envs.robots.motion`, primitives on top of them in :mod:`manipstack.envs.robots.primitives`.
+- ``tcp.pose``: tool-centre-point pose ``[x, y, z, qx, qy, qz, qw]`` (7,), m, world frame (a floating hand's
+  TCP is its wrist).
+- ``joints.pos``: arm joint positions (n,), rad; ``joints.vel``: arm joint velocities (n,), rad/s. Only robots
+  with arm joints have them (a floating hand has none).
+- ``wrench``: wrist force/torque ``[fx, fy, fz, tx, ty, tz]`` (6,), N and N m, in the flange (wrist) frame.
+
+End-effector groups (optional, a robot has at most one):
+
+- parallel gripper: ``gripper.width``, finger opening (), m (:attr:`Robot.gripper_max_width`).
+- dexterous hand: ``hand.joints.pos`` finger joint positions (J,), rad (J = 16 for the shipped hand) and
+  ``hand.joints.vel`` (J,), rad/s (:attr:`Robot.hand_joint_limits`, :attr:`Robot.home_hand_joints`).
+
+Cameras: ``<camera>.rgb`` uint8 (H, W, 3) and ``<camera>.depth`` float32 (H, W), m, for each camera.
+
+Actions are dicts holding a subset of the robot's action keys: ``tcp.pose`` (7,) or ``joints.pos`` (n,) (never
+both), and the end effector's ``gripper.width`` () or ``hand.joints.pos`` (J,); a key left out keeps its
+previous target. Each :meth:`Robot.send_action` covers one control period of ``control_period_s`` seconds: a
+simulator advances physics by that much, a hardware backend paces itself to that rate. Motion helpers built on
+this contract alone live in :mod:`manipstack.envs.robots.motion`, primitives on top of them in
+:mod:`manipstack.envs.robots.primitives`.
 """
 
 from __future__ import annotations
@@ -30,6 +41,15 @@ import numpy as np
 
 if TYPE_CHECKING:
     from manipstack.envs.core.camera import Camera
+    from manipstack.envs.core.scene_protocol import SceneWorld
+
+ARM_JOINT_KEYS = ("joints.pos", "joints.vel")
+"""Feature group of arm joints (observation keys; ``joints.pos`` is also an action)."""
+GRIPPER_KEYS = ("gripper.width",)
+"""Feature group of a parallel gripper (observation and action)."""
+HAND_KEYS = ("hand.joints.pos", "hand.joints.vel")
+"""Feature group of a dexterous hand (observation keys; ``hand.joints.pos`` is also an action)."""
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -55,8 +75,12 @@ class RobotNotConnectedError(RuntimeError):
     """Raised when a robot is used before ``connect()`` or after ``disconnect()``."""
 
 
+class FeatureNotSupportedError(ValueError):
+    """Raised when code needs a feature group the robot does not have (e.g. a gripper helper on a hand)."""
+
+
 class Robot(abc.ABC):
-    """A robot arm with a gripper and optional cameras.
+    """A robot (arm state, optionally arm joints, one optional end effector) with optional cameras.
 
     Subclasses implement the ``_connect``/``_disconnect``/``_get_observation``/``_send_action``
     hooks; this base class handles connection bookkeeping, context-manager use and action checking.
@@ -83,13 +107,61 @@ class Robot(abc.ABC):
 
     @property
     def home_joints(self) -> np.ndarray:
-        """Arm joint positions (n,) in rad of the home configuration."""
-        raise NotImplementedError
+        """Arm joint positions (n,) in rad of the home configuration.
+
+        Raises:
+            FeatureNotSupportedError: the robot has no arm joints (``joints.pos``).
+        """
+        self.require_observation("joints.pos", "home_joints")
+        raise NotImplementedError(f"{type(self).__name__} does not define home_joints")
 
     @property
     def gripper_max_width(self) -> float:
-        """Widest opening of the gripper in m."""
+        """Widest opening of the parallel gripper in m (0.08 unless the backend says otherwise).
+
+        Raises:
+            FeatureNotSupportedError: the robot has no parallel gripper (``gripper.width``).
+        """
+        self.require_action("gripper.width", "gripper_max_width")
         return 0.08
+
+    @property
+    def home_hand_joints(self) -> np.ndarray:
+        """Finger joint positions (J,) in rad of the hand's home (open) pose.
+
+        Raises:
+            FeatureNotSupportedError: the robot has no dexterous hand (``hand.joints.pos``).
+        """
+        self.require_observation("hand.joints.pos", "home_hand_joints")
+        raise NotImplementedError(f"{type(self).__name__} does not define home_hand_joints")
+
+    @property
+    def hand_joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Finger joint (lower (J,), upper (J,)) limits in rad.
+
+        Raises:
+            FeatureNotSupportedError: the robot has no dexterous hand (``hand.joints.pos``).
+        """
+        self.require_observation("hand.joints.pos", "hand_joint_limits")
+        raise NotImplementedError(f"{type(self).__name__} does not define hand_joint_limits")
+
+    def require_action(self, key: str, use: str) -> None:
+        """Raise :class:`FeatureNotSupportedError` naming ``use`` unless ``key`` is one of the action keys."""
+        features = self.action_features
+        if key not in features:
+            raise FeatureNotSupportedError(
+                f"{use} needs the action {key!r}, which robot {self.name!r} does not have; its actions: "
+                f"{sorted(features)}"
+            )
+
+    def require_observation(self, key: str, use: str) -> None:
+        """Raise :class:`FeatureNotSupportedError` naming ``use`` unless ``key`` is one of the observation keys."""
+        features = self.observation_features
+        if key not in features:
+            raise FeatureNotSupportedError(
+                f"{use} needs the observation {key!r}, which robot {self.name!r} does not have; its state: "
+                f"{sorted(k for k in features if not k.endswith(('.rgb', '.depth')))}"
+            )
 
     # -------------------------------------------------------------- connection
     @property
@@ -156,11 +228,18 @@ class Robot(abc.ABC):
         return checked
 
     def home(self) -> None:
-        """Move the arm to its home configuration and open the gripper."""
-        from manipstack.envs.robots.motion import move_to_joints  # the helpers are built on this class
+        """Open the end effector (gripper fully, hand to :attr:`home_hand_joints`), then move the arm joints to
+        :attr:`home_joints` if the robot has them. A robot without arm joints that has a home pose (a floating
+        hand) overrides this to move there too."""
+        from manipstack.envs.robots.motion import move_hand_joints, move_to_joints  # built on this class
 
-        self.send_action({"gripper.width": self.gripper_max_width})
-        move_to_joints(self, self.home_joints)
+        actions = self.action_features
+        if "gripper.width" in actions:
+            self.send_action({"gripper.width": self.gripper_max_width})
+        if "hand.joints.pos" in actions:
+            move_hand_joints(self, self.home_hand_joints)
+        if "joints.pos" in actions:
+            move_to_joints(self, self.home_joints)
 
     @abc.abstractmethod
     def _connect(self) -> None: ...
@@ -202,6 +281,14 @@ class RobotWrapper(Robot):
     def gripper_max_width(self) -> float:
         return self.inner.gripper_max_width
 
+    @property
+    def home_hand_joints(self) -> np.ndarray:
+        return self.inner.home_hand_joints
+
+    @property
+    def hand_joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.hand_joint_limits
+
     def _connect(self) -> None:
         self.inner.connect()
 
@@ -216,14 +303,15 @@ class RobotWrapper(Robot):
 
 
 class Workcell(Protocol):
-    """A simulated table with an arm that a task builds its scene in.
+    """A simulated table with a robot that a task builds its scene in.
 
-    ``world`` is a :class:`~envs.core.world.World` (or the same methods served by a digital twin over the
-    driver bridge) and ``robot`` the arm in it, connected. :meth:`reset` empties the world to the table and
-    the arm at home; :meth:`close` releases both.
+    ``world`` offers the :class:`~manipstack.envs.core.scene_protocol.SceneWorld` methods (an in-process
+    :class:`~manipstack.envs.core.world.World`, or a digital twin's world served over the driver bridge) and
+    ``robot`` is the robot in it, connected. :meth:`reset` empties the world to the table and the robot at home;
+    :meth:`close` releases both.
     """
 
-    world: Any
+    world: SceneWorld
     robot: Robot
 
     def reset(self) -> None: ...

@@ -1,6 +1,8 @@
 """Motion helpers written only against the robot contract (:class:`~manipstack.envs.robots.base.Robot`): straight
-Cartesian moves (optionally guarded by the wrist force), joint-space moves, gripper open/close and the grasp check.
-They run unchanged on every backend: the simulator, the driver bridge and hardware.
+Cartesian moves (optionally guarded by the wrist force), joint-space moves of the arm and of a dexterous hand,
+gripper open/close, the grasp check and the action that holds a robot still. They run unchanged on every backend:
+the simulator, the driver bridge and hardware. A helper for a feature group the robot lacks (a gripper helper on
+a hand) raises :class:`~manipstack.envs.robots.base.FeatureNotSupportedError` before moving anything.
 
 Units: m, rad, N; poses in the world frame, quaternions (x, y, z, w).
 """
@@ -84,16 +86,45 @@ def move_to_joints(
     robot: Robot, joints_rad: np.ndarray, max_step_rad: float = 0.05, tol_rad: float = 0.005, settle_periods: int = 40
 ) -> bool:
     """Move the arm joints linearly to ``joints_rad`` (n,), at most ``max_step_rad`` per period per joint."""
-    start = robot.get_observation()["joints.pos"]
+    robot.require_action("joints.pos", "move_to_joints")
+    return _move_joints(robot, "joints.pos", joints_rad, max_step_rad, tol_rad, settle_periods)
+
+
+def move_hand_joints(
+    robot: Robot, joints_rad: np.ndarray, max_step_rad: float = 0.05, tol_rad: float = 0.01, settle_periods: int = 40
+) -> bool:
+    """Move the dexterous hand's finger joints linearly to ``joints_rad`` (J,), at most ``max_step_rad`` per period
+    per joint, then hold until within ``tol_rad`` (at most ``settle_periods`` periods); True if reached."""
+    robot.require_action("hand.joints.pos", "move_hand_joints")
+    return _move_joints(robot, "hand.joints.pos", joints_rad, max_step_rad, tol_rad, settle_periods)
+
+
+def _move_joints(
+    robot: Robot, key: str, joints_rad: np.ndarray, max_step_rad: float, tol_rad: float, settle_periods: int
+) -> bool:
+    """Joint-space move of the joints under action/observation ``key`` (rad); True if within ``tol_rad``."""
+    start = robot.get_observation()[key]
     goal = np.asarray(joints_rad, dtype=float)
     num = max(1, int(np.ceil(np.max(np.abs(goal - start)) / max_step_rad)))
     for fraction in np.linspace(0, 1, num + 1)[1:]:
-        robot.send_action({"joints.pos": start + fraction * (goal - start)})
+        robot.send_action({key: start + fraction * (goal - start)})
     for _ in range(settle_periods):
-        if np.max(np.abs(robot.get_observation()["joints.pos"] - goal)) < tol_rad:
+        if np.max(np.abs(robot.get_observation()[key] - goal)) < tol_rad:
             return True
-        robot.send_action({"joints.pos": goal})
-    return bool(np.max(np.abs(robot.get_observation()["joints.pos"] - goal)) < tol_rad)
+        robot.send_action({key: goal})
+    return bool(np.max(np.abs(robot.get_observation()[key] - goal)) < tol_rad)
+
+
+def hold_action(robot: Robot, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The action that holds ``robot`` where ``observation`` measured it: the arm joints (``joints.pos``) where
+    they are commandable, else the TCP pose; plus the hand's finger joints if it has a hand. A gripper is left
+    out (it keeps its target, so a grasped object stays held)."""
+    actions = robot.action_features
+    key = "joints.pos" if "joints.pos" in actions else "tcp.pose"
+    hold = {key: observation[key]}
+    if "hand.joints.pos" in actions:
+        hold["hand.joints.pos"] = observation["hand.joints.pos"]
+    return hold
 
 
 def _command_gripper(robot: Robot, width_m: float, max_periods: int, still_tol_m: float = 2e-4) -> float:
@@ -110,14 +141,17 @@ def _command_gripper(robot: Robot, width_m: float, max_periods: int, still_tol_m
 
 def open_gripper(robot: Robot, width_m: float | None = None, max_periods: int = 30) -> float:
     """Open to ``width_m`` (default fully); returns the reached width in m."""
+    robot.require_action("gripper.width", "open_gripper")
     return _command_gripper(robot, robot.gripper_max_width if width_m is None else width_m, max_periods)
 
 
 def close_gripper(robot: Robot, max_periods: int = 30) -> float:
     """Close until the fingers stop (on an object or fully shut); returns the final width in m."""
+    robot.require_action("gripper.width", "close_gripper")
     return _command_gripper(robot, 0.0, max_periods)
 
 
 def is_grasping(robot: Robot, min_width_m: float = 0.002) -> bool:
     """True if a closed gripper is held open by something (VPG's check): width above ``min_width_m``."""
+    robot.require_observation("gripper.width", "is_grasping")
     return float(robot.get_observation()["gripper.width"]) > min_width_m

@@ -351,7 +351,7 @@ class PushGraspEnv(RobotTaskEnv):
 
     ``reset(options={"case": path})`` loads a scene file instead of a random drop. The scene lives in a workcell
     (table + arm): by default an in-process PyBullet one built from the config's physics settings; pass
-    ``workcell=make_workcell(..., backend="bridge", address=..., keys=...)`` to run the same episode on a digital
+    ``workcell=make_workcell("panda", backend="bridge", address=..., keys=...)`` to run the same episode on a digital
     twin behind the driver bridge (its server started with the same ``--twin.time-step`` and
     ``--twin.solver-iterations``). A workcell passed in stays open on ``close()``.
     """
@@ -361,7 +361,7 @@ class PushGraspEnv(RobotTaskEnv):
         base = config or PushGraspConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         task = PushGraspTask(self.config)
-        cell = workcell or make_workcell("sim", time_step=self.config.time_step,
+        cell = workcell or make_workcell("panda", time_step=self.config.time_step,
                                          solver_iterations=self.config.solver_iterations)
         super().__init__(task, cell, self.config.observation, render_mode=render_mode, owns_workcell=workcell is None)
         self.workspace = task.workspace

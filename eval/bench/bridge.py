@@ -3,8 +3,9 @@
 In one run: the sim twin in this process (the baseline), then a ``manipstack bridge serve --backend sim``
 subprocess on loopback reached through the ``bridge`` backend (CurveZMQ-encrypted). Reported medians:
 
-- command round trips (``ping``: transport only; ``get_observation``; ``send_action`` of a joint hold), each
-  beside the in-process call and the ratio; target: ``send_action`` <= 2 ms;
+- command round trips (``ping``: transport only; ``get_observation``; ``send_action`` of a hold: the arm joints,
+  or the wrist pose and finger joints of the floating hand, ``--robot``), each beside the in-process call and the
+  ratio; target: ``send_action`` <= 2 ms;
 - one RGB-D frame: in-process ``SimCamera.capture()`` versus the stream (server capture start -> arrays in
   the client), split into the render in the server process and the bridge's own share (capture end -> arrays
   in the client: encode, CurveZMQ encrypt, send, decrypt, decode; target <= 25 ms); both ends run on this
@@ -28,6 +29,7 @@ from tqdm import tqdm
 
 from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import make_robot
+from manipstack.envs.robots.motion import hold_action
 from manipstack.envs.robots.real.keys import generate_keys
 from manipstack.envs.robots.real.server import server_process
 from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
@@ -37,6 +39,8 @@ from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
 class BridgeBenchConfig:
     """Driver-bridge latency and soak benchmark on loopback."""
 
+    robot: str = "panda"
+    """Robot of the digital twin (a registered workcell name: panda or floating-hand)."""
     commands: int = 2000
     """Timed round trips per command kind."""
     frames: int = 30
@@ -72,11 +76,11 @@ def _rss_mib(pid: int | str = "self") -> float:
 
 
 def _in_process(config: BridgeBenchConfig) -> dict[str, float]:
-    twin = SimTwin(SimTwinConfig(camera_width=config.width, camera_height=config.height))
+    twin = SimTwin(SimTwinConfig(robot=config.robot, camera_width=config.width, camera_height=config.height))
     try:
         robot = twin.robot
         robot.connect()
-        hold = {"joints.pos": robot.get_observation()["joints.pos"]}
+        hold = hold_action(robot, robot.get_observation())
         camera = twin.cameras["top"]
         camera.capture()
         return {
@@ -90,12 +94,12 @@ def _in_process(config: BridgeBenchConfig) -> dict[str, float]:
 
 def _through_bridge(config: BridgeBenchConfig, keys: Path) -> dict[str, float]:
     args = ["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--stream-hz", str(config.stream_hz),
-            "--twin.camera-width", str(config.width), "--twin.camera-height", str(config.height),
-            "--log-level", "WARNING"]
+            "--twin.robot", config.robot, "--twin.camera-width", str(config.width), "--twin.camera-height",
+            str(config.height), "--log-level", "WARNING"]
     results: dict[str, float] = {}
     with server_process(args) as (process, endpoint):
         with make_robot("bridge", address=endpoint, keys=keys, stream=False) as robot:
-            hold = {"joints.pos": robot.get_observation()["joints.pos"]}
+            hold = hold_action(robot, robot.get_observation())
             robot.send_action(hold)
             results["ping_ms"] = _median_ms(lambda: robot._call("ping"), config.commands)
             results["get_observation_ms"] = _median_ms(robot.get_observation, config.commands)
@@ -111,8 +115,8 @@ def _through_bridge(config: BridgeBenchConfig, keys: Path) -> dict[str, float]:
                 [f["t_received"] - f["t_capture_end"] for f in frames]))
             results["frame_server_capture_ms"] = 1000.0 * float(np.median(
                 [f["t_capture_end"] - f["t_capture_start"] for f in frames]))
-            results["send_action_while_streaming_ms"] = _median_ms(
-                lambda: robot.send_action({"joints.pos": hold["joints.pos"]}), config.commands // 4)
+            results["send_action_while_streaming_ms"] = _median_ms(lambda: robot.send_action(hold),
+                                                                   config.commands // 4)
 
         if config.soak > 0:
             results.update(_soak(config.soak, process.pid, endpoint, keys))
@@ -125,7 +129,7 @@ def _soak(cycles: int, server_pid: int, endpoint: str, keys: Path) -> dict[str, 
     rss: dict[str, float] = {}
     start = time.perf_counter()
     with make_robot("bridge", address=endpoint, keys=keys, stream=False) as robot:
-        hold = {"joints.pos": robot.get_observation()["joints.pos"]}
+        hold = hold_action(robot, robot.get_observation())
         for i in tqdm(range(cycles), desc="soak", leave=False):
             if i == warmup:
                 rss = {"server": _rss_mib(server_pid), "client": _rss_mib()}
@@ -160,8 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     local, bridge = results["in_process"], results["bridge"]
     print(f"{'call (median)':44s}{'in-process':>12s}{'bridge':>12s}{'ratio':>9s}   target")
     print(f"{'ping (transport + CurveZMQ only)':44s}{'-':>12s}{bridge['ping_ms']:10.3f}ms{'-':>9s}")
-    for name, key, target in (("get_observation (arm state)", "get_observation_ms", ""),
-                              ("send_action (joint hold, 1 control period)", "send_action_ms", "<= 2 ms")):
+    for name, key, target in (("get_observation (robot state)", "get_observation_ms", ""),
+                              ("send_action (hold, 1 control period)", "send_action_ms", "<= 2 ms")):
         ratio = bridge[key] / local[key]
         print(f"{name:44s}{local[key]:10.3f}ms{bridge[key]:10.3f}ms{ratio:8.1f}x   {target}")
     size = f"{config.width}x{config.height}"

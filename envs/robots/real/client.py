@@ -23,7 +23,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from manipstack.envs.core.camera import Intrinsics
 from manipstack.envs.core.mesh_cache import default_cache_dir
-from manipstack.envs.robots.base import Feature, Robot, RobotNotConnectedError
+from manipstack.envs.robots.base import Feature, FeatureNotSupportedError, Robot, RobotNotConnectedError
 from manipstack.envs.robots.real.keys import ClientKeys, load_client_keys
 from manipstack.envs.robots.real.protocol import (
     MAX_MESSAGE_BYTES,
@@ -52,6 +52,7 @@ _REMOTE_ERRORS: dict[str, type[Exception]] = {
     "ProtocolError": ProtocolError,
     "SessionError": SessionError,
     "RobotNotConnectedError": RobotNotConnectedError,
+    "FeatureNotSupportedError": FeatureNotSupportedError,
 }
 
 _AUTH_FAILURES = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -82,19 +83,16 @@ class RemoteCamera:
 class RemoteWorld:
     """The digital twin's :class:`~envs.core.world.World`, driven over the bridge (``--backend sim`` servers).
 
-    It offers the World methods in :data:`~envs.robots.real.sim_twin.REMOTE_WORLD_METHODS` with the same
-    signatures, units and frames, and the attributes in ``REMOTE_WORLD_ATTRIBUTES``, so task code and
-    :class:`~envs.core.camera.SimCamera` run against it unchanged. Mesh and URDF paths are opened by the
-    server: run it on the same machine or a shared filesystem when a task loads files.
+    It offers exactly the scene protocol (:class:`~manipstack.envs.core.scene_protocol.SceneWorld`): its methods
+    (:data:`~envs.robots.real.protocol.REMOTE_WORLD_METHODS`) with the same signatures, units and frames run on
+    the twin, its attributes are read there (``REMOTE_WORLD_ATTRIBUTES``) except ``cache_dir``, this process's
+    cache folder. So task code and :class:`~envs.core.camera.SimCamera` run against it unchanged. Mesh and URDF
+    paths are opened by the server: run it on the same machine or a shared filesystem when a task loads files.
     """
 
     def __init__(self, robot: BridgeRobot) -> None:
         self._robot = robot
         self.cache_dir = default_cache_dir()
-
-    def reset(self) -> None:
-        """Empty the twin's workcell: table plane and arm (at home, gripper open) only."""
-        self._robot._call("twin.reset", timeout_s=max(self._robot.timeout_s, 30.0))
 
     def _call_world(self, attribute: str, *args: Any, **kwargs: Any) -> Any:
         def plain(value: Any) -> Any:  # file paths travel as strings
@@ -109,6 +107,9 @@ class RemoteWorld:
         if name in REMOTE_WORLD_ATTRIBUTES:
             return self._call_world(name)
         raise AttributeError(f"{name!r} is not a World method or attribute available on the twin")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *REMOTE_WORLD_METHODS, *REMOTE_WORLD_ATTRIBUTES})
 
 
 class BridgeRobot(Robot):
@@ -280,13 +281,36 @@ class BridgeRobot(Robot):
     def action_features(self) -> dict[str, Feature]:
         return self._features(self._describe()["action_features"])
 
+    def _property(self, name: str) -> Any:
+        """A robot property the server described; FeatureNotSupportedError if the served robot lacks it."""
+        properties = self._describe()["properties"]
+        if name not in properties:
+            raise FeatureNotSupportedError(
+                f"robot {self.name!r} served at {self.address} has no {name} (it describes {sorted(properties)})"
+            )
+        return properties[name]
+
     @property
     def home_joints(self) -> np.ndarray:
-        return np.asarray(self._describe()["home_joints"], dtype=float)
+        return np.asarray(self._property("home_joints"), dtype=float)
 
     @property
     def gripper_max_width(self) -> float:
-        return float(self._describe()["gripper_max_width"])
+        return float(self._property("gripper_max_width"))
+
+    @property
+    def home_hand_joints(self) -> np.ndarray:
+        return np.asarray(self._property("home_hand_joints"), dtype=float)
+
+    @property
+    def hand_joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        lower, upper = self._property("hand_joint_limits")
+        return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+
+    @property
+    def workcell(self) -> str | None:
+        """Registered workcell name of the served digital twin's robot (``"panda"``, ...), None for hardware."""
+        return self._describe()["workcell"]
 
     @property
     def control_period_s(self) -> float:  # type: ignore[override]
@@ -404,21 +428,40 @@ class BridgeRobot(Robot):
         self._require_connected()
         self._call("home", timeout_s=max(self.timeout_s, 60.0))
 
+    def reset_twin(self) -> None:
+        """Empty the digital twin's workcell: table plane and robot (at home, end effector open) only."""
+        self._call("twin.reset", timeout_s=max(self.timeout_s, 30.0))
+
 
 class RemoteWorkcell:
     """A digital twin's workcell used from a client: ``robot`` is a connected :class:`BridgeRobot` (no camera
-    stream) and ``world`` its :class:`RemoteWorld`. Keyword arguments go to :class:`BridgeRobot`."""
+    stream) and ``world`` its :class:`RemoteWorld`.
 
-    def __init__(self, **bridge_kwargs: Any) -> None:
+    Args:
+        robot: the registered workcell name the twin must serve (``--twin.robot``); anything else raises
+            ``ValueError`` before the session is claimed.
+        bridge_kwargs: keyword arguments of :class:`BridgeRobot` (``address``, ``keys``, ``timeout_s``, ...).
+    """
+
+    def __init__(self, robot: str = "panda", **bridge_kwargs: Any) -> None:
         self.robot = BridgeRobot(**{"stream": False, **bridge_kwargs})
+        served = self.robot.workcell
+        if served != robot:
+            self.robot.disconnect()
+            if served is None:
+                raise ValueError(f"the bridge server at {self.robot.address} drives hardware ({self.robot.name!r}), "
+                                 f"not a digital twin: a {robot!r} workcell needs `manipstack bridge serve --backend "
+                                 f"sim --twin.robot {robot}`")
+            raise ValueError(f"the digital twin at {self.robot.address} serves a {served!r} workcell, not {robot!r}: "
+                             f"start it with --twin.robot {robot}")
         self.robot.connect()
         self.world = self.robot.twin
         self.reset()
 
     def reset(self) -> None:
-        """Empty the twin to its table and arm (at home, gripper open)."""
-        self.world.reset()
+        """Empty the twin to its table and robot (at home, end effector open)."""
+        self.robot.reset_twin()
 
     def close(self) -> None:
-        """End the session (the server halts the arm); safe to call more than once."""
+        """End the session (the server halts the robot); safe to call more than once."""
         self.robot.disconnect()

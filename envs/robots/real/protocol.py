@@ -15,8 +15,11 @@ from typing import Any
 import msgpack
 import numpy as np
 
-PROTOCOL_VERSION = 1
-"""Bridge protocol version; client and server refuse to talk across versions."""
+from manipstack.envs.core.scene_protocol import SCENE_WORLD_ATTRIBUTES, SCENE_WORLD_METHODS
+
+PROTOCOL_VERSION = 2
+"""Bridge protocol version; client and server refuse to talk across versions (2: ``describe`` reports the
+robot's properties by name, see :data:`DESCRIBED_PROPERTIES`)."""
 
 NDARRAY_EXT = 1
 """msgpack extension type code of a numpy array."""
@@ -115,12 +118,18 @@ def error_reply(request_id: int | None, err: BaseException) -> dict[str, Any]:
     return {"id": request_id, "ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
 
 
-REMOTE_WORLD_METHODS = frozenset({
-    "add_mesh", "add_urdf", "add_primitive", "set_dynamics", "set_color", "enable_sleeping", "wake_up",
-    "set_visible", "remove_body", "has_body", "body_pose", "set_body_pose", "body_velocity", "aabb",
-    "contact_points", "step", "step_until_static", "render",
-})
-"""World methods a client may run on the twin: scene building, queries, stepping and rendering."""
+DESCRIBED_PROPERTIES = ("home_joints", "gripper_max_width", "home_hand_joints", "hand_joint_limits")
+"""Robot properties ``describe`` reports under ``"properties"``, each only where the served robot has the feature
+group it belongs to (arm joints, parallel gripper, dexterous hand); a client raises
+:class:`~manipstack.envs.robots.base.FeatureNotSupportedError` for one that is absent."""
 
-REMOTE_WORLD_ATTRIBUTES = frozenset({"body_names", "sim_time", "time_step"})
-"""World attributes a client may read."""
+REMOTE_WORLD_METHODS = SCENE_WORLD_METHODS
+"""World methods a client may run on the twin: those of the scene protocol
+(:class:`~manipstack.envs.core.scene_protocol.SceneWorld`): scene building, queries, stepping and rendering."""
+
+LOCAL_WORLD_ATTRIBUTES = frozenset({"cache_dir"})
+"""Scene-protocol attributes a client answers itself: meshes a task generates go to the client's cache folder
+(the server opens them by path, so both share a filesystem)."""
+
+REMOTE_WORLD_ATTRIBUTES = SCENE_WORLD_ATTRIBUTES - LOCAL_WORLD_ATTRIBUTES
+"""World attributes a client may read on the twin."""

@@ -1,10 +1,12 @@
-"""The one place where commands to an arm are made safe: workspace box, joint limits, step and speed limits,
-NaN/inf/shape rejection, and a heartbeat watchdog that halts motion when the client goes silent.
+"""The one place where commands to a robot are made safe: workspace box, joint limits (arm and hand), step and
+speed limits, NaN/inf/shape rejection, and a heartbeat watchdog that halts motion when the client goes silent.
 
 :class:`SafetyLayer` wraps any backend behind the robot contract and is what the bridge server drives, so
-every command from the network passes through it. Frames and units: TCP positions in m in the world frame
-of the wrapped backend's ``tcp.pose`` (a hardware backend places its robot base in that frame by
-configuration, e.g. ``FmbFrankaConfig.base_pose_world``), joint positions in rad, gripper widths in m, times in s.
+every command from the network passes through it. It checks the feature groups the backend has (arm joints,
+parallel gripper, dexterous hand; see :mod:`manipstack.envs.robots.base`). Frames and units: TCP positions in m
+in the world frame of the wrapped backend's ``tcp.pose`` (a hardware backend places its robot base in that frame
+by configuration, e.g. ``FmbFrankaConfig.base_pose_world``), joint positions in rad, gripper widths in m, times
+in s.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from manipstack.envs.core.poses import rotation_angle_between
 from manipstack.envs.robots.base import Feature, Robot, RobotWrapper
+from manipstack.envs.robots.motion import hold_action
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,8 @@ class SafetyConfig:
     workspace_max: tuple[float, float, float] = (0.35, 0.45, 0.6)
     """Upper corner (x, y, z) of the TCP workspace box, m, world frame."""
     joint_lower: tuple[float, ...] = PANDA_JOINT_LOWER
-    """Lower arm joint limits, rad (default: Franka Panda datasheet)."""
+    """Lower arm joint limits, rad (default: Franka Panda datasheet); unused for a robot without arm joints (a
+    floating hand). A dexterous hand's finger joints are limited by the backend's ``hand_joint_limits``."""
     joint_upper: tuple[float, ...] = PANDA_JOINT_UPPER
     """Upper arm joint limits, rad (default: Franka Panda datasheet)."""
     on_violation: Literal["clamp", "refuse"] = "clamp"
@@ -54,8 +58,8 @@ class SafetyConfig:
     """Largest distance in m a TCP position target may lead the measured TCP position (LeRobot's
     max_relative_target, in Cartesian space)."""
     max_relative_target_rad: float = 0.35
-    """Largest difference in rad between a joint target and the measured joint position, and between a
-    TCP orientation target and the measured orientation."""
+    """Largest difference in rad between a joint target (arm or hand) and the measured joint position, and
+    between a TCP orientation target and the measured orientation."""
     max_cartesian_speed_mps: float = 0.5
     """Largest commanded TCP speed in m/s: the TCP target moves at most this times the control period per
     command."""
@@ -63,11 +67,12 @@ class SafetyConfig:
     """Accept ``joints.pos`` actions. The workspace box constrains TCP targets only, so set this to False
     on hardware to force every arm command through the box."""
     watchdog_timeout_s: float = 0.1
-    """Client silence in s after which the bridge server halts the arm (hold position, gripper unchanged)."""
+    """Client silence in s after which the bridge server halts the robot (hold position, gripper unchanged, hand
+    fingers held where they are)."""
     halt_max_periods: int = 48
     """Control periods the halt may take to bring the arm to rest (bounded wait)."""
     halt_velocity_tol_radps: float = 0.01
-    """Joint speed in rad/s under which the arm counts as halted."""
+    """Joint speed in rad/s (arm and hand joints) under which the robot counts as halted."""
 
     def __post_init__(self) -> None:
         lo, hi = np.asarray(self.workspace_min, float), np.asarray(self.workspace_max, float)
@@ -130,9 +135,12 @@ class SafetyLayer(RobotWrapper):
     commands allowed; TCP target inside the workspace box; TCP target within ``max_relative_target_m`` /
     ``_rad`` of the measured pose and within ``max_cartesian_speed_mps`` of the previous target; joint
     targets within the limits and within ``max_relative_target_rad`` of the measured joints; gripper width
-    within ``[0, gripper_max_width]``. The box comes before the step limits, so clamping onto the box never
-    moves a target further than the step limits allow: with the arm measured inside the box the target ends
-    inside it (the box is convex), and an arm measured outside is led back at most one step per command.
+    within ``[0, gripper_max_width]``; hand joint targets within the backend's ``hand_joint_limits`` and within
+    ``max_relative_target_rad`` of the measured hand joints (clamped, or refused with ``on_violation="refuse"``
+    when outside the limits). Arm joint limits are checked only on a backend with arm joints. The box comes
+    before the step limits, so clamping onto the box never moves a target further than the step limits allow:
+    with the arm measured inside the box the target ends inside it (the box is convex), and an arm measured
+    outside is led back at most one step per command.
 
     Args:
         backend: the robot to protect; connected and disconnected with this layer.
@@ -150,6 +158,7 @@ class SafetyLayer(RobotWrapper):
         self._hi = np.asarray(self.config.workspace_max, float)
         self._joint_lo = np.asarray(self.config.joint_lower, float)
         self._joint_hi = np.asarray(self.config.joint_upper, float)
+        self._hand_limits: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def backend(self) -> Robot:
@@ -166,12 +175,19 @@ class SafetyLayer(RobotWrapper):
 
     def _connect(self) -> None:
         self.backend.connect()
-        joints_shape = self.backend.observation_features["joints.pos"].shape
-        if joints_shape != self._joint_lo.shape:
+        features = self.backend.observation_features
+        if "joints.pos" in features and features["joints.pos"].shape != self._joint_lo.shape:
             raise ValueError(
                 f"safety joint limits have {len(self._joint_lo)} entries but {self.backend.name} has "
-                f"joints of shape {joints_shape}"
+                f"joints of shape {features['joints.pos'].shape}"
             )
+        if "hand.joints.pos" in self.backend.action_features:
+            lower, upper = (np.asarray(limit, float) for limit in self.backend.hand_joint_limits)
+            shape = self.backend.action_features["hand.joints.pos"].shape
+            if lower.shape != shape or upper.shape != shape or np.any(lower > upper):
+                raise ValueError(f"{self.backend.name} reports hand joint limits {lower} .. {upper} that do not fit "
+                                 f"its hand.joints.pos of shape {shape}")
+            self._hand_limits = (lower, upper)
         self._previous_target = None
 
     def home(self) -> None:
@@ -223,31 +239,38 @@ class SafetyLayer(RobotWrapper):
         self._previous_target = position.copy()
         return np.concatenate([position, quat])
 
-    def _clamp_joints(self, joints: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    def _clamp_joints(self, joints: np.ndarray, measured: np.ndarray, key: str = "joints.pos",
+                      limits: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Joint targets (rad) of action ``key`` within ``limits`` (default: the arm's) and within
+        ``max_relative_target_rad`` of the measured joints."""
         cfg = self.config
-        limited = np.clip(joints, self._joint_lo, self._joint_hi)
+        lo, hi = (self._joint_lo, self._joint_hi) if limits is None else limits
+        limited = np.clip(joints, lo, hi)
         if not np.array_equal(limited, joints):
             if cfg.on_violation == "refuse":
                 raise SafetyViolationError(
-                    f"joints.pos {np.round(joints, 4).tolist()} rad is outside the joint limits "
-                    f"{self._joint_lo.tolist()} .. {self._joint_hi.tolist()}"
+                    f"{key} {np.round(joints, 4).tolist()} rad is outside the joint limits "
+                    f"{lo.tolist()} .. {hi.tolist()}"
                 )
-            self._record("joints.pos", "joint limits", joints, limited)
+            self._record(key, "joint limits", joints, limited)
         near = np.clip(limited, measured - cfg.max_relative_target_rad, measured + cfg.max_relative_target_rad)
-        near = np.clip(near, self._joint_lo, self._joint_hi)
+        near = np.clip(near, lo, hi)
         if not np.array_equal(near, limited):
-            self._record("joints.pos", "max_relative_target_rad", limited, near)
+            self._record(key, "max_relative_target_rad", limited, near)
         return near
 
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "joints.pos" in action and not self.config.allow_joint_commands:
             raise SafetyViolationError("joints.pos commands are disabled (allow_joint_commands=False)")
         safe = dict(action)
-        if "tcp.pose" in action or "joints.pos" in action:
+        if "tcp.pose" in action or "joints.pos" in action or "hand.joints.pos" in action:
             measured = self.backend.get_observation()
+            if "hand.joints.pos" in action:  # first: a refusal leaves the TCP target history as it was
+                safe["hand.joints.pos"] = self._clamp_joints(action["hand.joints.pos"], measured["hand.joints.pos"],
+                                                             "hand.joints.pos", self._hand_limits)
             if "tcp.pose" in action:
                 safe["tcp.pose"] = self._clamp_pose(action["tcp.pose"], measured["tcp.pose"])
-            else:
+            elif "joints.pos" in action:
                 safe["joints.pos"] = self._clamp_joints(action["joints.pos"], measured["joints.pos"])
                 self._previous_target = None
         if "gripper.width" in action:
@@ -259,24 +282,30 @@ class SafetyLayer(RobotWrapper):
 
     # -------------------------------------------------------------- halting
     def halt(self) -> float:
-        """Stop the arm where it is: hold the joints measured now (or the TCP pose where joint commands are
-        not available) until the joints are still, leaving the gripper as it is.
+        """Stop the robot where it is: hold what it has as measured now (see
+        :func:`~manipstack.envs.robots.motion.hold_action`: the arm joints, or the TCP pose where joint commands
+        are not available or there are no arm joints, plus a hand's finger joints) until its joints are still,
+        leaving a gripper as it is.
 
         Returns:
-            Largest joint speed in rad/s measured at the end (bounded by ``halt_max_periods`` periods).
+            Largest joint speed (arm and hand joints) in rad/s measured at the end (bounded by
+            ``halt_max_periods`` periods).
         """
         self._require_connected()
         measured = self.backend.get_observation()
-        if "joints.pos" in self.backend.action_features:
-            hold: dict[str, Any] = {"joints.pos": measured["joints.pos"]}
-        else:
-            hold = {"tcp.pose": measured["tcp.pose"]}
+        hold: dict[str, Any] = hold_action(self.backend, measured)
         self._previous_target = None
-        speed = float(np.max(np.abs(measured["joints.vel"])))
+        speed = _joint_speed(measured)
         for _ in range(self.config.halt_max_periods):
             self.backend.send_action(hold)
-            speed = float(np.max(np.abs(self.backend.get_observation()["joints.vel"])))
+            speed = _joint_speed(self.backend.get_observation())
             if speed < self.config.halt_velocity_tol_radps:
                 break
-        log.warning("arm halted: holding %s, max joint speed now %.4f rad/s", next(iter(hold)), speed)
+        log.warning("robot halted: holding %s, max joint speed now %.4f rad/s", " + ".join(hold), speed)
         return speed
+
+
+def _joint_speed(observation: dict[str, np.ndarray]) -> float:
+    """Largest absolute joint speed in rad/s over the arm and hand joints an observation has (0 without any)."""
+    speeds = [np.abs(observation[key]) for key in ("joints.vel", "hand.joints.vel") if key in observation]
+    return float(max((np.max(s) for s in speeds if s.size), default=0.0))

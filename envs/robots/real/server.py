@@ -7,15 +7,18 @@ CurveZMQ authentication and encryption (only client keys in ``KEYS/authorized/``
 - stream socket (PUB, ``--stream-bind``): camera frames at ``stream_hz``, so images never queue in
   front of command replies.
 
-One client at a time holds the *session* (``hello``) and may move the arm; anyone authorised may call
+One client at a time holds the *session* (``hello``) and may move the robot; anyone authorised may call
 ``describe``, ``ping`` and ``get_observation`` (e.g. a monitoring client). Every message carrying the
-session token feeds the heartbeat watchdog; after ``safety.watchdog_timeout_s`` of silence the arm is halted
-(position held, gripper left as it is) and the session ends, so a new client can take over. A malformed
-message gets an error reply and changes nothing.
+session token feeds the heartbeat watchdog; after ``safety.watchdog_timeout_s`` of silence the robot is halted
+(position held, gripper left as it is, a hand's fingers held) and the session ends, so a new client can take
+over. A malformed message gets an error reply and changes nothing. ``describe`` reports the robot's features
+and the properties of the feature groups it has (:data:`~envs.robots.real.protocol.DESCRIBED_PROPERTIES`), so
+nothing here assumes an arm or a gripper.
 
 With the ``sim`` backend the server is a digital twin running in lockstep: physics advances one control
-period per ``send_action``, exactly as the in-process sim backend, so episodes are reproducible. Its scene
-can be built remotely through ``twin.*`` calls (data only, see :data:`SCENE_METHODS`).
+period per ``send_action``, exactly as the in-process sim backend, so episodes are reproducible. Its workcell
+is a registered one (``--twin.robot panda|floating-hand``); its scene can be built remotely through ``twin.*``
+calls (data only, see :data:`SCENE_METHODS`).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from manipstack.envs.core.camera import Camera
-from manipstack.envs.robots.base import Feature, Robot
+from manipstack.envs.robots.base import Feature, FeatureNotSupportedError, Robot
 from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
 from manipstack.envs.robots.real.keys import load_server_keys
 from manipstack.envs.robots.real.protocol import (
+    DESCRIBED_PROPERTIES,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -64,7 +68,8 @@ class ServeConfig:
     keys: Path
     """Keys folder from `manipstack bridge keygen` (needs server.key_secret and authorized/*.key)."""
     backend: Literal["sim", "fmb-franka-http"] = "sim"
-    """Robot behind the bridge: the simulated Panda as a digital twin, or a Franka via FMB's franka_server."""
+    """Robot behind the bridge: a simulated workcell as a digital twin (its robot: --twin.robot), or a Franka via
+    FMB's franka_server."""
     bind: str = "tcp://127.0.0.1:5555"
     """ZeroMQ endpoint of the command socket; use tcp://0.0.0.0:PORT to accept remote clients."""
     stream_bind: str | None = None
@@ -287,8 +292,7 @@ class BridgeServer:
             "observation_features": {k: [list(f.shape), f.dtype] for k, f in self._observation_features().items()},
             "action_features": {k: [list(f.shape), f.dtype] for k, f in robot.action_features.items()},
             "control_period_s": robot.control_period_s,
-            "home_joints": robot.home_joints,
-            "gripper_max_width": robot.gripper_max_width,
+            "properties": self._properties(),
             "cameras": {
                 name: {"intrinsics": cam.intrinsics.matrix, "width": cam.intrinsics.width,
                        "height": cam.intrinsics.height}
@@ -297,7 +301,18 @@ class BridgeServer:
             "stream_endpoint": self.stream_endpoint,
             "watchdog_timeout_s": self.watchdog.timeout_s,
             "twin": self.twin is not None,
+            "workcell": self.twin.robot_name if self.twin is not None else None,
         }
+
+    def _properties(self) -> dict[str, Any]:
+        """The robot's :data:`DESCRIBED_PROPERTIES` that it has (by its feature groups)."""
+        properties = {}
+        for name in DESCRIBED_PROPERTIES:
+            try:
+                properties[name] = getattr(self.robot, name)
+            except (FeatureNotSupportedError, NotImplementedError):
+                continue
+        return properties
 
     def _observation_features(self) -> dict[str, Feature]:
         features = dict(self.robot.observation_features)

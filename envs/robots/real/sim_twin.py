@@ -1,6 +1,7 @@
-"""The simulated Panda as a digital twin: a :class:`SimWorkcell` plus cameras, owned by the bridge server.
+"""A simulated workcell as a digital twin: a registered workcell (``make_workcell(robot)``: the Panda or the
+floating hand) plus cameras, owned by the bridge server.
 
-A remote client drives the twin's arm through the robot contract and its scene through
+A remote client drives the twin's robot through the robot contract and its scene through
 :meth:`SimTwin.reset` and :meth:`SimTwin.call_world`, which runs one of the :class:`World` methods named in
 :data:`REMOTE_WORLD_METHODS` (or reads one of :data:`REMOTE_WORLD_ATTRIBUTES`) on plain data: names,
 numbers, arrays and file paths on the server. No other code can be reached. With both on one machine (or
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
+from manipstack.envs.robots import make_workcell, workcell_names
 from manipstack.envs.robots.real.protocol import REMOTE_WORLD_ATTRIBUTES, REMOTE_WORLD_METHODS
 from manipstack.envs.robots.sim.panda import SimPandaConfig
-from manipstack.envs.robots.sim.workcell import SimWorkcell, SimWorkcellConfig
 
 SCENE_METHODS = ("reset", "call_world")
 """Twin methods a bridge client may call remotely."""
@@ -27,6 +28,9 @@ SCENE_METHODS = ("reset", "call_world")
 class SimTwinConfig:
     """Simulated workcell served by ``manipstack bridge serve --backend sim``."""
 
+    robot: str = "panda"
+    """Robot of the twin's workcell, a registered workcell name: panda (arm + parallel gripper) or floating-hand
+    (the dexterous hand held by its wrist)."""
     time_step: float = 1.0 / 240.0
     """Physics step in s (match the task's, for results identical to an in-process run)."""
     solver_iterations: int = 50
@@ -43,6 +47,8 @@ class SimTwinConfig:
     """Camera position in m, world frame; it looks at the world origin with image top toward +x."""
 
     def __post_init__(self) -> None:
+        if self.robot not in workcell_names():
+            raise ValueError(f"twin robot must be one of {workcell_names()}, got {self.robot!r}")
         if self.time_step <= 0:
             raise ValueError(f"time_step must be > 0 s, got {self.time_step}")
         if self.camera_width <= 0 or self.camera_height <= 0:
@@ -50,11 +56,23 @@ class SimTwinConfig:
 
 
 class SimTwin:
-    """A simulated workcell (``world``, ``robot``) with optional cameras, remote-controllable by data only."""
+    """A simulated workcell (``world``, ``robot``) with optional cameras, remote-controllable by data only.
+
+    Args:
+        config: the workcell's robot, physics settings and camera.
+        panda: Panda settings (only for ``config.robot == "panda"``; default ``SimPandaConfig()``).
+    """
 
     def __init__(self, config: SimTwinConfig | None = None, panda: SimPandaConfig | None = None) -> None:
         self.config = cfg = config or SimTwinConfig()
-        self.cell = SimWorkcell(SimWorkcellConfig(cfg.time_step, cfg.solver_iterations, panda or SimPandaConfig()))
+        self.robot_name = cfg.robot
+        """The registered workcell name of the twin's robot (``describe`` reports it as ``workcell``)."""
+        settings: dict[str, Any] = {"time_step": cfg.time_step, "solver_iterations": cfg.solver_iterations}
+        if panda is not None:
+            if cfg.robot != "panda":
+                raise ValueError(f"panda settings were given for a twin of robot {cfg.robot!r}")
+            settings["panda"] = panda
+        self.cell = make_workcell(cfg.robot, "sim", **settings)
         self.world, self.robot = self.cell.world, self.cell.robot
         self.cameras: dict[str, SimCamera] = {}
         if cfg.camera:
@@ -68,7 +86,7 @@ class SimTwin:
 
     # -------------------------------------------------------------- scene operations (remote-callable)
     def reset(self) -> None:
-        """Empty the workcell: only the table and the arm (at home, gripper open, connected) remain."""
+        """Empty the workcell: only the table and the robot (at home, end effector open, connected) remain."""
         self.cell.reset()
 
     def call_world(self, attribute: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> Any:
