@@ -9,11 +9,12 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.camera import Intrinsics, SimCamera, look_at
 from manipstack.envs.core.poses import quat_to_matrix
 from manipstack.envs.tasks.grasp_validation import GraspValidator, ValidationConfig
 from manipstack.eval.report import DemoSection
-from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel
+from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.metrics import grasp_q1
 from manipstack.grasp_models.objects import ObjectModel, load_object_mesh, parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig, synthesize
@@ -43,7 +44,7 @@ def render_grasp(validator: GraspValidator, pose: np.ndarray, size: int = 240) -
 def demo(out_dir: Path, seed: int) -> DemoSection:
     """Synthesis + validation on 6 objects (batch 16 each), gallery of the lowest-energy valid grasp per object."""
     torch.set_num_threads(1)
-    hand = HandModel(DEFAULT_SPEC)
+    hand = HandModel(DEFAULT_HAND_SPEC)
     tiles, valid, q1, depth = [], [], [], []
     start = time.time()
     for source in parse_object_spec(DEMO_OBJECTS, seed):

@@ -19,9 +19,9 @@ import torch
 import tyro
 from tqdm import tqdm
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.data.grasp_dataset import GraspDataset
 from manipstack.envs.data.provenance import run_metadata
-from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC
 from manipstack.envs.tasks.grasp_validation import GraspValidator
 from manipstack.grasp_models.device import check_device
 from manipstack.grasp_models.hand.model import HandModel, rot6d_to_matrix

@@ -27,7 +27,6 @@ from manipstack.envs.robots.real.keys import generate_keys
 from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer
 from manipstack.envs.robots.real.server import server_process
 from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand
-from manipstack.envs.robots.sim.panda import SimPandaConfig
 from manipstack.envs.robots.sim.workcell import PALM_DOWN_QUAT_XYZW
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,8 +116,7 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
         test_case = Case(robot, box, panda_limits)
     elif request.param == "fmb-franka-http":
         url = request.getfixturevalue("fmb_url")
-        backend = make_robot("fmb-franka-http", url=url, control_period_s=0.02, min_gripper_interval_s=0.1,
-                             home_joints=SimPandaConfig().home_joints)
+        backend = make_robot("fmb-franka-http", url=url, control_period_s=0.02, min_gripper_interval_s=0.1)
         test_case = Case(SafetyLayer(backend, SAFETY), box, None)
     elif request.param in ("hand", "hand+safety"):
         world, hand = _hand_with_camera()

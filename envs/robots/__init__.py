@@ -23,6 +23,12 @@ def _make_sim(**kwargs: Any) -> Robot:
     return SimPanda(**kwargs)
 
 
+def _make_sim_hand(spec: Any = None, **kwargs: Any) -> Robot:
+    from manipstack.envs.robots.sim.hand import SimHand, SimHandConfig
+
+    return SimHand(config=SimHandConfig() if spec is None else SimHandConfig(spec=spec), **kwargs)
+
+
 def _make_bridge(**kwargs: Any) -> Robot:
     from manipstack.envs.robots.real.client import BridgeRobot
 
@@ -36,6 +42,7 @@ def _make_fmb_franka_http(**kwargs: Any) -> Robot:
 
 
 register_backend("sim", _make_sim)
+register_backend("sim-hand", _make_sim_hand)
 register_backend("bridge", _make_bridge)
 register_backend("fmb-franka-http", _make_fmb_franka_http)
 
@@ -43,8 +50,10 @@ register_backend("fmb-franka-http", _make_fmb_franka_http)
 def make_robot(backend: str, **kwargs: Any) -> Robot:
     """Build a robot by backend name with backend-specific keyword arguments.
 
-    Backends: ``"sim"`` (``SimPanda(world, ...)``), ``"bridge"`` (``BridgeRobot(address, keys, ...)``, a
-    driver-bridge client) and ``"fmb-franka-http"`` (``FmbFrankaHttp(config, url=...)``).
+    Backends: ``"sim"`` (``SimPanda(world, ...)``), ``"sim-hand"`` (the floating dexterous hand,
+    ``SimHand(world, position=..., quat_xyzw=...)`` with ``spec=`` a hand spec JSON path), ``"bridge"``
+    (``BridgeRobot(address, keys, ...)``, a driver-bridge client) and ``"fmb-franka-http"``
+    (``FmbFrankaHttp(config, url=...)``).
     """
     try:
         factory = _BACKENDS[backend]

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.mesh_cache import cache_trimesh
 from manipstack.envs.core.world import World
-from manipstack.envs.robots.sim.hand import DEFAULT_HAND_SPEC, SimHand, SimHandConfig
+from manipstack.envs.robots import make_robot
 
 GRAVITY_DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=float)
 """The 6 unit directions (6, 3), world = object frame, along which gravity is applied in turn."""
@@ -69,6 +70,9 @@ class GraspCheck:
 class GraspValidator:
     """One PyBullet world holding a floating hand and one object; validates grasps one at a time.
 
+    The hand comes from the robot registry (``make_robot("sim-hand", ...)``); besides the contract the validator
+    uses what only a simulated hand offers: teleporting to a grasp (``reset``) and setting PD targets directly.
+
     Args:
         vertices: (V, 3) object mesh in m, object frame (origin = where the object floats).
         faces: (F, 3) int triangles.
@@ -88,7 +92,7 @@ class GraspValidator:
         self.mass = self.config.object_density * volume
         self.world.add_mesh("object", path, mass=self.mass, friction=self.config.object_friction,
                             decompose=not mesh.is_convex, color=(0.9, 0.55, 0.2, 1.0))
-        self.hand = SimHand(self.world, SimHandConfig(spec=hand_spec), position=(0.0, 0.0, 1.0))
+        self.hand = make_robot("sim-hand", world=self.world, spec=hand_spec, position=(0.0, 0.0, 1.0))
         self._base_state = self.world.save_state()
 
     def close(self) -> None:

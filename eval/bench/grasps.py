@@ -16,9 +16,10 @@ import numpy as np
 import torch
 import tyro
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.parallel import parallel_map
 from manipstack.envs.data.provenance import run_metadata
-from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel, matrix_to_rot6d
+from manipstack.grasp_models.hand.model import HandModel, matrix_to_rot6d
 from manipstack.grasp_models.objects import parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig
 from manipstack.grasp_models.synthesis.work_unit import SynthesisConfig, synthesize_unit
@@ -53,7 +54,7 @@ class BenchGraspsConfig:
 def time_fk(batch: int, repeats: int, seed: int) -> dict[str, float]:
     """Wall times in ms (median and min) of batched FK of ``batch`` random hands: link frames only, and link
     frames + world-frame contact candidates. Uses torch's default intra-op threads."""
-    hand = HandModel(DEFAULT_SPEC)
+    hand = HandModel(DEFAULT_HAND_SPEC)
     g = torch.Generator().manual_seed(seed)
     rot = torch.linalg.qr(torch.randn(batch, 3, 3, generator=g)).Q
     joints = hand.lower + (hand.upper - hand.lower) * torch.rand(batch, hand.num_joints, generator=g)

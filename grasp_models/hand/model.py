@@ -15,7 +15,7 @@ from pathlib import Path
 import pytorch_kinematics as pk
 import torch
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "assets" / "hands" / "allegro_like.json"
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 
 
 def rot6d_to_matrix(rot6d: torch.Tensor) -> torch.Tensor:
@@ -58,7 +58,7 @@ class HandModel:
         dtype: floating dtype.
     """
 
-    def __init__(self, spec_path: str | Path = DEFAULT_SPEC, device: str | torch.device = "cpu",
+    def __init__(self, spec_path: str | Path = DEFAULT_HAND_SPEC, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:
         spec_path = Path(spec_path)
         if not spec_path.is_file():

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.tasks.grasp_validation import GraspValidator, ValidationConfig
 from manipstack.grasp_models.device import check_device
-from manipstack.grasp_models.hand.model import DEFAULT_SPEC, HandModel
+from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.metrics import grasp_q1
 from manipstack.grasp_models.objects import ObjectModel, ObjectSource, load_object_mesh
 from manipstack.grasp_models.synthesis.dexgraspnet import AnnealingConfig, EnergyWeights, synthesize
@@ -38,7 +39,7 @@ class SynthesisConfig:
     """Most batches tried per object."""
     size_range: tuple[float, float] = (0.06, 0.10)
     """Range in m of the normalised objects' longest extent."""
-    hand_spec: Path = DEFAULT_SPEC
+    hand_spec: Path = DEFAULT_HAND_SPEC
     """Hand spec JSON (its URDF beside it)."""
     annealing: AnnealingConfig = field(default_factory=AnnealingConfig)
     """Synthesis optimiser settings."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.camera import Camera
 from manipstack.envs.core.poses import pose_to_pose7, unit_quaternion_pose
 from manipstack.envs.core.world import World
@@ -30,7 +31,6 @@ from manipstack.envs.robots.motion import move_to_pose
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HAND_SPEC = Path(__file__).resolve().parents[3] / "assets" / "hands" / "allegro_like.json"
 
 
 @dataclass(frozen=True)
