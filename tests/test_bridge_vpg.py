@@ -47,7 +47,8 @@ def test_vpg_episode_through_bridge_matches_in_process(tmp_path: Path) -> None:
     physics = ["--twin.time-step", str(config.env.time_step),
                "--twin.solver-iterations", str(config.env.solver_iterations), "--twin.no-camera",
                "--safety.max-relative-target-m", "1.0", "--safety.max-relative-target-rad", "3.0",
-               "--safety.max-cartesian-speed-mps", "10.0"]
+               "--safety.max-cartesian-speed-mps", "10.0",
+               "--safety.watchdog-timeout-s", "5.0"]  # a test process descheduled on a busy machine keeps its session
     with server_process(["--keys", str(tmp_path / "keys"), "--bind", "tcp://127.0.0.1:0", *physics]) as (_, address):
         workcell = make_workcell("panda", backend="bridge", address=address, keys=tmp_path / "keys", timeout_s=10.0)
         env = make_env(config, eval_config, workcell=workcell)

@@ -22,7 +22,7 @@ from manipstack.envs.core.world import World
 from manipstack.envs.robots import Feature, FeatureNotSupportedError, Robot, RobotNotConnectedError, make_robot
 from manipstack.envs.robots.base import ARM_JOINT_KEYS, GRIPPER_KEYS, HAND_KEYS
 from manipstack.envs.robots.motion import close_gripper, is_grasping, move_hand_joints, move_to_joints, open_gripper
-from manipstack.envs.robots.real.fmb_standin import FmbStandinServer
+from manipstack.envs.robots.real.fmb_standin import FmbStandinConfig, FmbStandinServer
 from manipstack.envs.robots.real.keys import generate_keys
 from manipstack.envs.robots.real.safety import SafetyConfig, SafetyLayer
 from manipstack.envs.robots.real.server import server_process
@@ -61,10 +61,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory):
     return directory
 
 
+BUSY_MACHINE_WATCHDOG = ["--safety.watchdog-timeout-s", "2.0"]
+"""The servers' watchdog waits 2 s (default 0.1 s): a test process descheduled on a busy machine keeps its session."""
+
+
 @pytest.fixture(scope="module")
 def bridge_endpoint(keys) -> Iterator[str]:
     args = ["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--twin.camera-width", "64",
-            "--twin.camera-height", "48", "--stream-hz", "30"]
+            "--twin.camera-height", "48", "--stream-hz", "30", *BUSY_MACHINE_WATCHDOG]
     with server_process(args) as (_, endpoint):
         yield endpoint
 
@@ -72,14 +76,14 @@ def bridge_endpoint(keys) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def hand_bridge_endpoint(keys) -> Iterator[str]:
     args = ["--keys", str(keys), "--bind", "tcp://127.0.0.1:0", "--twin.robot", "floating-hand",
-            "--twin.camera-width", "64", "--twin.camera-height", "48", "--stream-hz", "30"]
+            "--twin.camera-width", "64", "--twin.camera-height", "48", "--stream-hz", "30", *BUSY_MACHINE_WATCHDOG]
     with server_process(args) as (_, endpoint):
         yield endpoint
 
 
 @pytest.fixture(scope="module")
 def fmb_url() -> Iterator[str]:
-    with FmbStandinServer() as standin:
+    with FmbStandinServer(FmbStandinConfig(time_scale=0.05)) as standin:  # FMB's 13 s /jointreset in 0.65 s
         yield standin.url
 
 

@@ -11,13 +11,18 @@ subprocess on loopback reached through the ``bridge`` backend (CurveZMQ-encrypte
   in the client: encode, CurveZMQ encrypt, send, decrypt, decode; target <= 25 ms); both ends run on this
   machine, so their monotonic clocks agree;
 - soak: ``--soak`` command + observation cycles with the error count and the resident-memory growth of server
-  and client after a warm-up.
+  and client after a warm-up;
+- watchdog: a client process that is moving the arm is killed; the time until the server has halted the arm and
+  released the session to another client (its watchdog timeout plus the halt), and the joint speed then.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ from manipstack.envs.data.provenance import run_metadata
 from manipstack.envs.robots import make_robot
 from manipstack.envs.robots.motion import hold_action
 from manipstack.envs.robots.real.keys import generate_keys
+from manipstack.envs.robots.real.protocol import SessionError
 from manipstack.envs.robots.real.server import server_process
 from manipstack.envs.robots.real.sim_twin import SimTwin, SimTwinConfig
 
@@ -120,6 +126,8 @@ def _through_bridge(config: BridgeBenchConfig, keys: Path) -> dict[str, float]:
 
         if config.soak > 0:
             results.update(_soak(config.soak, process.pid, endpoint, keys))
+        if config.robot == "panda":
+            results.update(watchdog_release(endpoint, keys))
     return results
 
 
@@ -146,6 +154,62 @@ def _soak(cycles: int, server_pid: int, endpoint: str, keys: Path) -> dict[str, 
         "soak_client_rss_growth_mib": _rss_mib() - rss["client"],
         "soak_first_error": errors[0] if errors else "",
     }
+
+
+MOVING_CLIENT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from manipstack.envs.robots.real.client import BridgeRobot
+
+    robot = BridgeRobot(sys.argv[1], sys.argv[2], stream=False)
+    robot.connect()
+    home = robot.get_observation()["joints.pos"]
+    i = 0
+    while True:
+        i += 1
+        robot.send_action({"joints.pos": home + np.array([0.3, 0.3, 0, 0, 0, 0, 0]) * np.sin(0.5 * i)})
+        if i == 30:
+            print("moving", flush=True)
+    """
+)
+"""A bridge client that swings two Panda joints until it is killed (prints ``moving`` once it is under way)."""
+
+
+def watchdog_release(endpoint: str, keys: Path, limit_s: float = 30.0) -> dict[str, float]:
+    """Kill a client that is moving the arm and measure how long the server takes to halt it and free the session.
+
+    Returns ``watchdog_release_s`` (client killed -> another client holds the session), the joint speed in rad/s
+    when the session was freed, and the speed while the client was moving; raises if the session is not free
+    within ``limit_s``.
+    """
+    client = subprocess.Popen([sys.executable, "-c", MOVING_CLIENT, endpoint, str(keys)], stdout=subprocess.PIPE,
+                              text=True)
+    observer = make_robot("bridge", address=endpoint, keys=keys, stream=False, timeout_s=10.0)
+    try:
+        if client.stdout.readline().strip() != "moving":
+            raise RuntimeError("the moving client did not start")
+        moving_speed = float(np.max(np.abs(observer._call("get_observation")["joints.vel"])))  # read-only call
+        client.kill()
+        killed = time.monotonic()
+        client.wait()
+        while True:
+            try:
+                observer.connect()
+                break
+            except SessionError:
+                if time.monotonic() - killed > limit_s:
+                    raise RuntimeError(f"the watchdog did not release the session within {limit_s} s") from None
+                time.sleep(0.002)
+        released = time.monotonic() - killed
+        speed = float(np.max(np.abs(observer.get_observation()["joints.vel"])))
+        return {"watchdog_release_s": released, "joint_speed_after_release_radps": speed,
+                "joint_speed_while_moving_radps": moving_speed}
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        observer.disconnect()
 
 
 def run(config: BridgeBenchConfig) -> dict[str, dict[str, float]]:
@@ -184,6 +248,10 @@ def main(argv: list[str] | None = None) -> None:
               f"{bridge['soak_errors']} errors, RSS growth after warm-up: server "
               f"{bridge['soak_server_rss_growth_mib']:+.2f} MiB, client {bridge['soak_client_rss_growth_mib']:+.2f} MiB"
               + (f"; first error: {bridge['soak_first_error']}" if bridge["soak_errors"] else ""))
+    if "watchdog_release_s" in bridge:
+        print(f"watchdog: client killed -> arm halted and session free in {1000 * bridge['watchdog_release_s']:.0f} ms "
+              f"(watchdog timeout + halt); joints at {bridge['joint_speed_after_release_radps']:.4f} rad/s then, "
+              f"{bridge['joint_speed_while_moving_radps']:.2f} rad/s while moving")
     if config.out is not None:
         config.out.parent.mkdir(parents=True, exist_ok=True)
         config.out.write_text(json.dumps({**run_metadata(0), "config": {k: str(v) for k, v in vars(config).items()},
