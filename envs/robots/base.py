@@ -71,6 +71,25 @@ class Feature:
         return array
 
 
+def camera_features(cameras: dict[str, Camera]) -> dict[str, Feature]:
+    """Observation features of cameras: ``<name>.rgb`` uint8 (H, W, 3) and ``<name>.depth`` float32 (H, W), m."""
+    features: dict[str, Feature] = {}
+    for name, cam in cameras.items():
+        features[f"{name}.rgb"] = Feature((cam.intrinsics.height, cam.intrinsics.width, 3), "uint8")
+        features[f"{name}.depth"] = Feature((cam.intrinsics.height, cam.intrinsics.width), "float32")
+    return features
+
+
+def camera_observations(cameras: dict[str, Camera]) -> dict[str, np.ndarray]:
+    """One frame of every camera as observation entries (``<name>.rgb``, ``<name>.depth``; see
+    :func:`camera_features`)."""
+    obs: dict[str, np.ndarray] = {}
+    for name, cam in cameras.items():
+        frame = cam.capture()
+        obs[f"{name}.rgb"], obs[f"{name}.depth"] = frame["rgb"], frame["depth"]
+    return obs
+
+
 class RobotNotConnectedError(RuntimeError):
     """Raised when a robot is used before ``connect()`` or after ``disconnect()``."""
 

@@ -42,7 +42,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from manipstack.envs.core.camera import Camera
-from manipstack.envs.robots.base import Feature, FeatureNotSupportedError, Robot
+from manipstack.envs.robots.base import Feature, FeatureNotSupportedError, Robot, camera_features
 from manipstack.envs.robots.real.fmb_franka import FmbFrankaConfig, FmbFrankaHttp
 from manipstack.envs.robots.real.keys import load_server_keys
 from manipstack.envs.robots.real.protocol import (
@@ -315,11 +315,7 @@ class BridgeServer:
         return properties
 
     def _observation_features(self) -> dict[str, Feature]:
-        features = dict(self.robot.observation_features)
-        for name, cam in self.cameras.items():
-            features[f"{name}.rgb"] = Feature((cam.intrinsics.height, cam.intrinsics.width, 3), "uint8")
-            features[f"{name}.depth"] = Feature((cam.intrinsics.height, cam.intrinsics.width), "float32")
-        return features
+        return {**self.robot.observation_features, **camera_features(self.cameras)}
 
     def _hello(self, params: dict[str, Any]) -> dict[str, Any]:
         if self._session is not None and not self.watchdog.expired():

@@ -26,7 +26,7 @@ from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.camera import Camera
 from manipstack.envs.core.poses import pose_to_pose7, unit_quaternion_pose
 from manipstack.envs.core.world import World
-from manipstack.envs.robots.base import Feature, Robot
+from manipstack.envs.robots.base import Feature, Robot, camera_features, camera_observations
 from manipstack.envs.robots.motion import move_to_pose
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,7 @@ class SimHand(Robot):
             "hand.joints.vel": Feature((self.num_joints,)),
             "wrench": Feature((6,)),
         }
-        for name, cam in self.cameras.items():
-            features[f"{name}.rgb"] = Feature((cam.intrinsics.height, cam.intrinsics.width, 3), "uint8")
-            features[f"{name}.depth"] = Feature((cam.intrinsics.height, cam.intrinsics.width), "float32")
-        return features
+        return {**features, **camera_features(self.cameras)}
 
     @property
     def action_features(self) -> dict[str, Feature]:
@@ -178,11 +175,7 @@ class SimHand(Robot):
             "hand.joints.vel": velocities,
             "wrench": world.world_constraint_wrench(self._constraint, name),
         }
-        for cam_name, cam in self.cameras.items():
-            frame = cam.capture()
-            obs[f"{cam_name}.rgb"] = frame["rgb"]
-            obs[f"{cam_name}.depth"] = frame["depth"]
-        return obs
+        return {**obs, **camera_observations(self.cameras)}
 
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         applied: dict[str, np.ndarray] = {}

@@ -10,7 +10,7 @@ import numpy as np
 from manipstack.envs.core.camera import Camera
 from manipstack.envs.core.poses import pose_to_pose7, unit_quaternion_pose
 from manipstack.envs.core.world import World
-from manipstack.envs.robots.base import Feature, Robot
+from manipstack.envs.robots.base import Feature, Robot, camera_features, camera_observations
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,7 @@ class SimPanda(Robot):
             "gripper.width": Feature(()),
             "wrench": Feature((6,)),
         }
-        for name, cam in self.cameras.items():
-            features[f"{name}.rgb"] = Feature((cam.intrinsics.height, cam.intrinsics.width, 3), "uint8")
-            features[f"{name}.depth"] = Feature((cam.intrinsics.height, cam.intrinsics.width), "float32")
-        return features
+        return {**features, **camera_features(self.cameras)}
 
     @property
     def action_features(self) -> dict[str, Feature]:
@@ -147,11 +144,7 @@ class SimPanda(Robot):
             "gripper.width": np.array(float(fingers.sum())),
             "wrench": world.joint_reaction_wrench(name, FLANGE_JOINT),
         }
-        for cam_name, cam in self.cameras.items():
-            frame = cam.capture()
-            obs[f"{cam_name}.rgb"] = frame["rgb"]
-            obs[f"{cam_name}.depth"] = frame["depth"]
-        return obs
+        return {**obs, **camera_observations(self.cameras)}
 
     def _send_action(self, action: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         applied: dict[str, np.ndarray] = {}
