@@ -120,7 +120,8 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
         test_case = Case(robot, box, panda_limits)
     elif request.param == "fmb-franka-http":
         url = request.getfixturevalue("fmb_url")
-        backend = make_robot("fmb-franka-http", url=url, control_period_s=0.02, min_gripper_interval_s=0.1)
+        backend = make_robot("fmb-franka-http", url=url, control_period_s=0.02, min_gripper_interval_s=0.1,
+                             timeout_s=5.0)  # the stand-in's sim answers slowly when other jobs load the cores
         test_case = Case(SafetyLayer(backend, SAFETY), box, None)
     elif request.param in ("hand", "hand+safety"):
         world, hand = _hand_with_camera()
