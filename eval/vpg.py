@@ -103,7 +103,7 @@ class EvalVPGConfig:
 
 # ---------------------------------------------------------------------------- metrics
 def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool, num_objects: int,
-                      objects_lost: int = 0) -> dict[str, Any]:
+                      objects_lost: int = 0, objects_moved: list[int] | None = None) -> dict[str, Any]:
     """Counts of one episode from its executed primitives (0 push, 1 grasp) and rewards.
 
     Args:
@@ -112,8 +112,12 @@ def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool
         num_objects: objects in the workspace after reset (the objects of the test).
         objects_lost: objects pushed out of the workspace during the episode (a run that lost any is not
             ``completed``: not every object was grasped).
+        objects_moved: per action, the objects it moved by more than 1 cm (``info["objects_moved"]``); counts the
+            failed grasps that shoved something.
     """
     grasps = [r for p, r in zip(primitives, rewards) if p == GRASP]
+    moved = objects_moved if objects_moved is not None else [0] * len(primitives)
+    failed_moving = sum(p == GRASP and r == 0 and m > 0 for p, r, m in zip(primitives, rewards, moved))
     return {
         "num_objects": num_objects,
         "actions": len(primitives),
@@ -123,7 +127,19 @@ def summarize_episode(primitives: list[int], rewards: list[float], cleared: bool
         "cleared": bool(cleared),
         "completed": bool(cleared and objects_lost == 0),
         "objects_lost": int(objects_lost),
+        "failed_grasps": int(sum(r == 0 for r in grasps)),
+        "failed_grasps_moving_objects": int(failed_moving),
+        "longest_push_streak": _longest_run(primitives, PUSH),
     }
+
+
+def _longest_run(values: list[int], value: int) -> int:
+    """Length of the longest run of consecutive ``value`` in ``values``."""
+    longest = current = 0
+    for v in values:
+        current = current + 1 if v == value else 0
+        longest = max(longest, current)
+    return longest
 
 
 def aggregate(episodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -141,6 +157,10 @@ def aggregate(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "completed_runs": len(completed),
         "mean_actions": float(np.mean([e["actions"] for e in episodes])) if episodes else 0.0,
         "objects_lost": int(sum(e["objects_lost"] for e in episodes)),
+        "pushes": int(sum(e["pushes"] for e in episodes)),
+        "failed_grasp_disturbance": (sum(e["failed_grasps_moving_objects"] for e in episodes)
+                                     / max(1, sum(e["failed_grasps"] for e in episodes))),
+        "max_push_streak": max((e["longest_push_streak"] for e in episodes), default=0),
     }
 
 
@@ -232,7 +252,7 @@ def episode_summary(episode: Episode) -> dict[str, Any]:
     """The paper's per-episode counts of a runner episode (objects lost at reset are not part of the test)."""
     lost = episode.final_info["objects_lost"] - episode.reset_info["objects_lost"]
     summary = summarize_episode([int(a[0]) for a in episode.actions], episode.rewards, episode.terminated,
-                                episode.reset_info["objects_left"], lost)
+                                episode.reset_info["objects_left"], lost, [i["objects_moved"] for i in episode.infos])
     return {**summary, "seed": episode.job.seed, "case": episode.job.tag}
 
 

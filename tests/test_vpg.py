@@ -321,9 +321,11 @@ def test_two_iterations_checkpoint_round_trip_and_exact_resume(tmp_path):
 
 
 def test_metrics_match_hand_computed_episodes():
-    completed = summarize_episode([GRASP, PUSH, GRASP, GRASP], [1.0, 0.5, 0.0, 1.0], True, 2)
+    completed = summarize_episode([GRASP, PUSH, GRASP, GRASP], [1.0, 0.5, 0.0, 1.0], True, 2,
+                                  objects_moved=[0, 1, 2, 0])
     assert completed == {"num_objects": 2, "actions": 4, "grasps": 3, "grasp_successes": 2, "pushes": 1,
-                         "cleared": True, "completed": True, "objects_lost": 0}
+                         "cleared": True, "completed": True, "objects_lost": 0, "failed_grasps": 1,
+                         "failed_grasps_moving_objects": 1, "longest_push_streak": 1}
     perfect = summarize_episode([GRASP, GRASP], [1.0, 1.0], True, 2)
     failed = summarize_episode([GRASP] * 10, [0.0] * 10, False, 2)
     lost = summarize_episode([PUSH, GRASP], [0.5, 1.0], True, 2, objects_lost=1)  # cleared, one pushed out
@@ -331,6 +333,9 @@ def test_metrics_match_hand_computed_episodes():
     metrics = aggregate([completed, perfect, failed, lost])
     assert metrics["completion"] == pytest.approx(2 / 4) and metrics["clearance"] == pytest.approx(3 / 4)
     assert metrics["objects_lost"] == 1
+    assert metrics["failed_grasp_disturbance"] == pytest.approx(1 / 11)  # 1 of the 11 failed grasps moved something
+    assert metrics["max_push_streak"] == 1 and metrics["pushes"] == 2
+    assert summarize_episode([PUSH, PUSH, GRASP, PUSH], [0.5] * 4, False, 2)["longest_push_streak"] == 2
     assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
     assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
     assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0

@@ -96,6 +96,9 @@ class PushGraspConfig:
     pads' 1.5, and a coefficient below 1 cannot hold a right-angle corner pinched between parallel jaws."""
     lift_threshold: float = 0.05
     """An object counts as lifted by a grasp if its centre rose by more than this (m)."""
+    moved_threshold: float = 0.01
+    """An object that stays in the workspace counts as moved by an action (``info["objects_moved"]``) if its centre
+    ends more than this far (m) from where it was before the action (how often failed grasps shove blocks)."""
     camera_height: float = 1.0
     """Height in m of the overhead camera above the workspace centre."""
     render_size: int = 160
@@ -295,8 +298,9 @@ class PushGraspTask(Task):
         position = self.pixel_to_world(row, col)
         height = observation["height"]
         grasp_success = False
+        start = {n: world.body_pose(n)[0] for n in self.objects}
         if primitive == GRASP:
-            z_before = {n: world.body_pose(n)[0][2] for n in self.objects}
+            z_before = {n: position[2] for n, position in start.items()}
             grasp_pose = prim.grasp(robot, position, float(height[row, col]), angle, cfg.primitives)
             held = grasp_pose is not None and prim.lift(robot, grasp_pose, cfg.primitives)
             lifted = [n for n in self.objects if world.body_pose(n)[0][2] - z_before[n] > cfg.lift_threshold]
@@ -313,11 +317,12 @@ class PushGraspTask(Task):
             prim.push(robot, position, self._local_max_height(height, row, col), angle, cfg.primitives,
                       self._rest_joints, bounds=np.asarray(self.workspace.bounds)[:2])
         world.step_until_static(max_time=0.25, names=self.objects)
+        moved = sum(float(np.linalg.norm(world.body_pose(n)[0] - start[n])) > cfg.moved_threshold for n in self.objects)
         lost = self._remove_lost(cell)
         self.counters["objects_lost"] += lost
         self.counters["num_actions"] += 1
         return {"grasp_success": grasp_success, "lost": lost, "primitive": primitive, "position": position,
-                "angle": angle}
+                "angle": angle, "objects_moved": moved}
 
     def evaluate(self, cell: Workcell, action: np.ndarray, outcome: dict[str, Any], before: dict[str, np.ndarray],
                  after: dict[str, np.ndarray]) -> TaskStep:
@@ -336,7 +341,7 @@ class PushGraspTask(Task):
         )
         info = self._info(grasp_success=outcome["grasp_success"], scene_changed=changed,
                           primitive=PRIMITIVES[outcome["primitive"]], position=outcome["position"].tolist(),
-                          angle=outcome["angle"])
+                          angle=outcome["angle"], objects_moved=outcome["objects_moved"])
         return TaskStep(reward, terminated, truncated, info)
 
     def _local_max_height(self, height: np.ndarray, row: int, col: int) -> float:
