@@ -60,7 +60,10 @@ class EvalVPGConfig:
     runs: int = 10
     """Episodes per arrangement (random: episodes in total)."""
     seed: int = 0
-    """Seed of every episode (episode k of an arrangement uses 10_000_000 + 1000 * seed + k)."""
+    """First evaluation seed (episode k of an arrangement under evaluation seed s uses 10_000_000 + 1000 * s + k)."""
+    eval_seeds: int = 1
+    """Evaluation seeds per checkpoint: seed, seed + 1, ... (each runs --runs episodes per arrangement); a
+    checkpoint's numbers are the mean over its evaluation seeds."""
     out: Path = Path("reports/vpg_eval")
     """Output folder for metrics.json, the episode GIF and the Q-map figure."""
     objects: Path | None = None
@@ -91,6 +94,8 @@ class EvalVPGConfig:
             raise InputError(f"--cases {self.cases} holds no .json test cases")
         if self.runs < 1:
             raise InputError(f"--runs must be >= 1, got {self.runs}")
+        if not 1 <= self.eval_seeds <= 100:
+            raise InputError(f"--eval-seeds must be in [1, 100], got {self.eval_seeds}")
         check_device(self.device)
         if self.workers < 1:
             raise InputError(f"--workers must be >= 1, got {self.workers}")
@@ -235,14 +240,20 @@ def arrangements(config: EvalVPGConfig) -> list[tuple[str, dict[str, Any] | None
     return [(f"random-{config.random}", None)]
 
 
+def eval_seeds(config: EvalVPGConfig) -> list[int]:
+    """The evaluation seeds: ``seed``, ``seed + 1``, ... (``--eval-seeds`` of them)."""
+    return [config.seed + i for i in range(config.eval_seeds)]
+
+
 def episode_jobs(config: EvalVPGConfig) -> list[EpisodeJob]:
-    """Every test episode: ``--runs`` per arrangement, episode k seeded ``10_000_000 + 1000 * seed + k``, case runs
-    jittered; the first one is recorded (GIF, Q maps) when ``--video``."""
+    """Every test episode: ``--runs`` per arrangement and evaluation seed s, episode k seeded
+    ``10_000_000 + 1000 * s + k``, case runs jittered; the first one is recorded (GIF, Q maps) when ``--video``."""
     jobs = []
-    for case, options in arrangements(config):
-        if options is not None and any(config.jitter):
-            options = {**options, "jitter": list(config.jitter)}
-        jobs.extend(EpisodeJob(10_000_000 + 1000 * config.seed + k, options, case) for k in range(config.runs))
+    for seed in eval_seeds(config):
+        for case, options in arrangements(config):
+            if options is not None and any(config.jitter):
+                options = {**options, "jitter": list(config.jitter)}
+            jobs.extend(EpisodeJob(10_000_000 + 1000 * seed + k, options, case) for k in range(config.runs))
     if config.video:
         jobs[0] = dataclasses.replace(jobs[0], record=True)
     return jobs
@@ -253,7 +264,39 @@ def episode_summary(episode: Episode) -> dict[str, Any]:
     lost = episode.final_info["objects_lost"] - episode.reset_info["objects_lost"]
     summary = summarize_episode([int(a[0]) for a in episode.actions], episode.rewards, episode.terminated,
                                 episode.reset_info["objects_left"], lost, [i["objects_moved"] for i in episode.infos])
-    return {**summary, "seed": episode.job.seed, "case": episode.job.tag}
+    return {**summary, "seed": episode.job.seed, "eval_seed": (episode.job.seed - 10_000_000) // 1000,
+            "case": episode.job.tag}
+
+
+HEADLINE = ("completion", "grasp_success", "action_efficiency")
+"""The paper's three metrics: what mean ± std and "closest to the mean" are computed over."""
+
+
+def seed_mean(episodes: list[dict[str, Any]]) -> dict[str, float]:
+    """A checkpoint's headline metrics (and failed-grasp disturbance) as the mean over its evaluation seeds."""
+    per_seed = [aggregate([e for e in episodes if e["eval_seed"] == s]) for s in sorted({e["eval_seed"] for e in
+                                                                                         episodes})]
+    keys = (*HEADLINE, "clearance", "failed_grasp_disturbance")
+    return {key: float(np.mean([m[key] for m in per_seed])) for key in keys}
+
+
+def method_summary(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method: mean ± std over its checkpoints (training seeds) of each checkpoint's mean over evaluation seeds,
+    and the checkpoint closest to the mean (smallest summed absolute deviation over the headline metrics)."""
+    methods: dict[str, dict[str, Any]] = {}
+    for method in sorted({m["method"] for m in models.values()}):
+        names = [n for n, m in models.items() if m["method"] == method]
+        values = {n: models[n]["seed_mean"] for n in names}
+        summary: dict[str, Any] = {"checkpoints": names}
+        for key in values[names[0]]:
+            column = np.array([values[n][key] for n in names])
+            summary[key] = {"mean": float(column.mean()), "std": float(column.std(ddof=1)) if len(names) > 1 else 0.0}
+        summary["closest_to_mean"] = min(names, key=lambda n: sum(abs(values[n][k] - summary[k]["mean"])
+                                                                   for k in HEADLINE))
+        summary["objects_lost"] = int(sum(models[n]["objects_lost"] for n in names))
+        summary["max_push_streak"] = max(models[n]["max_push_streak"] for n in names)
+        methods[method] = summary
+    return methods
 
 
 def write_media(episode: Episode, agent: VPGAgent, folder: Path) -> None:
@@ -288,14 +331,15 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
             write_media(runs[0], agent, out / name)
         per_case = {case: aggregate([e for e in episodes if e["case"] == case]) for case, _ in arrangements(config)}
         models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config.agent.method,
-                        **aggregate(episodes), "per_case": per_case, "episodes": episodes}
+                        **aggregate(episodes), "seed_mean": seed_mean(episodes), "per_case": per_case,
+                        "episodes": episodes}
         result = models[name]
         print(f"{name}: completion {result['completion']:.3f}, grasp success {result['grasp_success']:.3f}, "
               f"action efficiency {result['action_efficiency']:.3f} over {len(episodes)} runs "
               f"(clearance {result['clearance']:.3f}, {result['objects_lost']} objects pushed out)")
     first = models[Path(config.checkpoint[0]).name]
     metrics = {
-        **run_metadata(config.seed),
+        **run_metadata(eval_seeds(config)),
         "mode": "cases" if config.cases is not None else "random",
         "cases_dir": str(config.cases) if config.cases else None,
         "num_objects": config.random,
@@ -306,9 +350,14 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
         **{k: first[k] for k in ("completion", "grasp_success", "action_efficiency", "clearance", "runs",
                                  "completed_runs", "mean_actions", "objects_lost", "per_case")},
         "models": {k: {kk: vv for kk, vv in v.items() if kk != "episodes"} for k, v in models.items()},
+        "methods": method_summary(models),
         "episodes": {k: v["episodes"] for k, v in models.items()},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    for method, summary in metrics["methods"].items():
+        print(f"{method} over {len(summary['checkpoints'])} checkpoint(s) x {config.eval_seeds} evaluation seed(s): "
+              + ", ".join(f"{k} {summary[k]['mean']:.3f} +- {summary[k]['std']:.3f}" for k in HEADLINE)
+              + f"; closest to the mean: {summary['closest_to_mean']}")
     print(f"wrote {out / 'metrics.json'}")
     return metrics
 

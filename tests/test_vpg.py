@@ -15,7 +15,7 @@ from manipstack.envs.robots import primitives as prim
 from manipstack.envs.robots.recording import ActionRecorder
 from manipstack.envs.tasks import push_grasp_rafts as rafts
 from manipstack.envs.tasks.push_grasp import GRASP, PUSH, PushGraspConfig, PushGraspEnv
-from manipstack.eval.vpg import EvalVPGConfig, aggregate, evaluate, summarize_episode
+from manipstack.eval.vpg import EvalVPGConfig, aggregate, evaluate, method_summary, seed_mean, summarize_episode
 from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
 from manipstack.policies.vpg.agent import VPGAgent, VPGConfig, load_agent
 from manipstack.policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
@@ -339,6 +339,23 @@ def test_metrics_match_hand_computed_episodes():
     assert metrics["grasp_success"] == pytest.approx((2 / 3 + 1) / 2)  # averaged over completed runs only
     assert metrics["action_efficiency"] == pytest.approx((2 / 4 + 2 / 2) / 2)
     assert aggregate([failed])["grasp_success"] == 0.0 and aggregate([failed])["action_efficiency"] == 0.0
+
+
+def test_method_summary_is_mean_and_std_over_checkpoints_of_their_seed_means():
+    def model(method, completion_by_seed):
+        episodes = [{**summarize_episode([GRASP], [1.0 if done else 0.0], done, 1), "eval_seed": seed}
+                    for seed, runs in enumerate(completion_by_seed) for done in runs]
+        return {"method": method, "seed_mean": seed_mean(episodes), **aggregate(episodes)}
+
+    models = {"a": model("vpg", [[True, True], [True, False]]),  # seed means 1.0 and 0.5 -> 0.75
+              "b": model("vpg", [[True, True], [True, True]]),  # 1.0
+              "c": model("vpg", [[False, False], [True, False]]),  # 0.0 and 0.5 -> 0.25
+              "d": model("reactive", [[True], [True]])}
+    summary = method_summary(models)
+    assert summary["vpg"]["completion"]["mean"] == pytest.approx((0.75 + 1.0 + 0.25) / 3)
+    assert summary["vpg"]["completion"]["std"] == pytest.approx(np.std([0.75, 1.0, 0.25], ddof=1))
+    assert summary["vpg"]["closest_to_mean"] == "a" and summary["vpg"]["checkpoints"] == ["a", "b", "c"]
+    assert summary["reactive"]["completion"] == {"mean": 1.0, "std": 0.0}
 
 
 def test_eval_writes_metrics_for_a_case(tmp_path):
