@@ -25,6 +25,7 @@ COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "eval": {
         "vpg": ("eval.vpg", "evaluate VPG checkpoints on random clutter or test cases; metrics.json, GIF, Q maps"),
+        "vpg-curves": ("eval.vpg_curves", "VPG learning curves: grasp and push-then-grasp success, seeds per method"),
         "grasps": ("eval.grasp_validation", "re-validate a grasp dataset in PyBullet; metrics.json (+ --perturb)"),
     },
     "bench": {

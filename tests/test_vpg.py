@@ -397,3 +397,26 @@ def test_same_seed_same_scene_and_same_agent_choice():
     assert np.array_equal(actions[0], actions[1])
     assert np.array_equal(observations[0]["height"], observations[1]["height"])
     assert np.array_equal(observations[0]["color"], observations[1]["color"])
+
+
+def test_learning_curves_average_runs_of_a_method(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from manipstack.eval.vpg_curves import VPGCurvesConfig, plot
+
+    runs = []
+    for name, method, rate in (("v0", "vpg", 0.2), ("v1", "vpg", 0.4), ("g0", "grasping-only", 0.5)):
+        run = tmp_path / name
+        writer = SummaryWriter(str(run))
+        for step in range(0, 101, 10):
+            writer.add_scalar("train/grasp_success_rate", rate * step / 100, step)
+        writer.close()
+        (run / "train_config.json").write_text(json.dumps({"agent": {"method": method}}))
+        runs.append(run)
+    numbers = plot(VPGCurvesConfig(runs=tuple(runs), out=tmp_path / "curves.png", points=3))
+    curve = numbers["curves"]["grasp success rate"]["vpg"]
+    assert curve["iterations"] == [0.0, 50.0, 100.0] and curve["runs"] == 2
+    assert curve["mean"] == pytest.approx([0.0, 0.15, 0.3])
+    assert curve["std"][2] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert numbers["curves"]["push-then-grasp success rate"] == {}  # no run logged that tag
+    assert (tmp_path / "curves.png").stat().st_size > 1000
