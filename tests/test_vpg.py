@@ -284,6 +284,19 @@ def test_choose_respects_masks_and_failure_memory():
     assert action[0] == 1 and (action[2], action[3]) != (5, 5) and height[action[2], action[3]] > 0
 
 
+def test_push_reward_is_a_learning_choice():
+    paper = VPGAgent(VPGConfig(num_rotations=2, heightmap_size=8, pixel_size=0.05))
+    ablation = VPGAgent(VPGConfig(num_rotations=2, heightmap_size=8, pixel_size=0.05, push_reward=0.0))
+    push, grasp = np.array([PUSH, 0, 1, 1]), np.array([GRASP, 0, 1, 1])
+    assert paper.learning_reward(push, 0.5) == 0.5 and ablation.learning_reward(push, 0.5) == 0.0
+    assert ablation.learning_reward(grasp, 1.0) == 1.0 and ablation.learning_reward(push, 0.0) == 0.0
+    # endless scene-changing pushes: the fixed point of q = r + 0.5 q is 2 r (1.0 with VPG's push reward, 0 without)
+    q = 0.0
+    for _ in range(60):
+        q = paper.target(paper.learning_reward(push, 0.5), np.full((2, 2, 8, 8), q), np.full((8, 8), 0.03, np.float32))
+    assert q == pytest.approx(1.0)
+
+
 def test_targets_follow_the_method():
     next_q = np.full((2, 2, 8, 8), 0.8)
     height = np.full((8, 8), 0.03, np.float32)

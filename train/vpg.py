@@ -181,8 +181,9 @@ def train(config: TrainVPGConfig) -> Path:
             next_obs, reward, terminated, truncated, info = env.step(action)
             agent.observe_result(action, reward)
             next_q = agent.predict(next_obs) if not terminated else None
-            target = agent.target(reward, next_q, next_obs["height"])
-            index = agent.replay.add(obs["color"], obs["height"], action, reward, target)
+            learned = agent.learning_reward(action, reward)
+            target = agent.target(learned, next_q, next_obs["height"])
+            index = agent.replay.add(obs["color"], obs["height"], action, learned, target)
             loss = agent.update(index)
             agent.iteration += 1
             stats.record(int(action[0]), reward, explored)

@@ -81,6 +81,11 @@ class VPGConfig:
     over the highest surface within the fingers' half-width of its start; training sets it from the env)."""
     failure_radius: float = 0.012
     """Radius (m) around a failed action where the same primitive is avoided until the scene changes."""
+    push_reward: float = 0.5
+    """Immediate reward a push that changed the scene is learned with (VPG's paper: 0.5, its ``--push_rewards``).
+    With discount 0.5, endless scene-changing pushes are then worth 0.5 / (1 - 0.5) = 1, as much as a sure grasp, so
+    on shapes whose grasp Q values are uncertain pushing wins forever. 0 is VPG's ablation without push rewards: a
+    push is worth only the grasp it enables (gamma * max Q of the next scene), and endless pushing is worth 0."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -91,6 +96,8 @@ class VPGConfig:
             raise InputError(f"gamma must be in [0, 1), got {self.gamma}")
         if not 0 <= self.epsilon_end <= self.epsilon_start <= 1:
             raise InputError("need 0 <= epsilon_end <= epsilon_start <= 1")
+        if not 0 <= self.push_reward <= 1:
+            raise InputError(f"push_reward must be in [0, 1], got {self.push_reward}")
 
     @property
     def discount(self) -> float:
@@ -257,8 +264,15 @@ class VPGAgent:
         self._failures.clear()
 
     # ------------------------------------------------------------------ learning
+    def learning_reward(self, action: np.ndarray, reward: float) -> float:
+        """The reward an action is learned with: the env's, except a rewarded push earns ``push_reward``."""
+        if int(action[0]) == PUSH and reward > 0:
+            return float(self.config.push_reward)
+        return float(reward)
+
     def target(self, reward: float, next_q: np.ndarray | None, next_height: np.ndarray | None) -> float:
-        """Q-learning target: ``reward + discount * max Q(s')`` over valid actions (no future if ``next_q`` is None)."""
+        """Q-learning target: ``reward + discount * max Q(s')`` over valid actions (no future if ``next_q`` is None);
+        ``reward`` is the learning reward (:meth:`learning_reward`)."""
         discount = self.config.discount
         if discount == 0 or next_q is None:
             return float(reward)
