@@ -68,7 +68,9 @@ def hand_server(keys: Path) -> Iterator[tuple[subprocess.Popen, str]]:
 
 
 def _client(endpoint: str, keys: Path, **kwargs: Any) -> BridgeRobot:
-    return make_robot("bridge", address=endpoint, keys=keys, stream=False, **kwargs)
+    """A client without the camera stream; calls wait 10 s (default 1 s) unless a test is about timeouts: a twin
+    stepping physics answers slowly when other jobs load the cores."""
+    return make_robot("bridge", address=endpoint, keys=keys, stream=False, **{"timeout_s": 10.0, **kwargs})
 
 
 # ---------------------------------------------------------------------------- wire format, keys, CLI
@@ -258,7 +260,7 @@ def test_workcell_over_the_bridge_must_match_the_served_robot(
         make_workcell("floating-hand", backend="bridge", address=server[1], keys=keys)
     with pytest.raises(ValueError, match=r"serves a 'floating-hand' workcell, not 'panda'"):
         make_workcell("panda", backend="bridge", address=hand_server[1], keys=keys)
-    cell = make_workcell("floating-hand", backend="bridge", address=hand_server[1], keys=keys, timeout_s=5.0)
+    cell = make_workcell("floating-hand", backend="bridge", address=hand_server[1], keys=keys, timeout_s=10.0)
     try:
         assert cell.robot.is_connected and cell.robot.name == "hand"
         assert cell.world.body_names == ["plane", "hand"]

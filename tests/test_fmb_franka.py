@@ -433,7 +433,7 @@ def test_bridge_serves_fmb_backend_with_the_readme_command(standin: FmbStandinSe
             "--safety.no-allow-joint-commands", "--safety.workspace-min", "-0.45", "-0.45", "0.005",
             "--safety.workspace-max", "0.35", "0.45", "0.6"]
     with server_process(args) as (_, endpoint):
-        with make_robot("bridge", address=endpoint, keys=tmp_path) as robot:
+        with make_robot("bridge", address=endpoint, keys=tmp_path, timeout_s=10.0) as robot:
             assert set(robot.action_features) == {"tcp.pose", "gripper.width"}
             pose = robot.get_observation()["tcp.pose"]
             applied = robot.send_action({"tcp.pose": pose})  # holding still is not refused

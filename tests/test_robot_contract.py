@@ -116,7 +116,7 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
         test_case = Case(SafetyLayer(robot, SAFETY), box, panda_limits)
     elif request.param == "bridge":
         endpoint = request.getfixturevalue("bridge_endpoint")
-        robot = make_robot("bridge", address=endpoint, keys=request.getfixturevalue("keys"), timeout_s=2.0)
+        robot = make_robot("bridge", address=endpoint, keys=request.getfixturevalue("keys"), timeout_s=10.0)
         test_case = Case(robot, box, panda_limits)
     elif request.param == "fmb-franka-http":
         url = request.getfixturevalue("fmb_url")
@@ -129,7 +129,7 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
         test_case = Case(robot, None if request.param == "hand" else box, None, HAND_LIMITS)
     else:
         endpoint = request.getfixturevalue("hand_bridge_endpoint")
-        robot = make_robot("bridge", address=endpoint, keys=request.getfixturevalue("keys"), timeout_s=2.0)
+        robot = make_robot("bridge", address=endpoint, keys=request.getfixturevalue("keys"), timeout_s=10.0)
         test_case = Case(robot, box, None, HAND_LIMITS)
     try:
         yield test_case
