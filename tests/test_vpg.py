@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from manipstack.envs.core.scene import ObjectSpec, load_scene, save_scene
+from manipstack.envs.core.world import World
 from manipstack.envs.robots import primitives as prim
 from manipstack.envs.robots.recording import ActionRecorder
 from manipstack.envs.tasks import push_grasp_rafts as rafts
@@ -433,3 +435,36 @@ def test_learning_curves_average_runs_of_a_method(tmp_path):
     assert curve["std"][2] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     assert numbers["curves"]["push-then-grasp success rate"] == {}  # no run logged that tag
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("family", ["polygons", "lshapes", "tori", "stars", "blocks"])
+def test_object_families_draw_seeded_shapes_of_2_to_10_cm(family, tmp_path):
+    from manipstack.assets.vpg_objects import EXTENT_RANGE, random_shape
+    from manipstack.envs.core.scene import ObjectPhysics, add_object, is_parts_folder
+
+    def draw(seed):
+        return random_shape(family, np.random.default_rng(seed), tmp_path, lambda mesh: np.ones(3), [])
+
+    shape, size = draw(3)
+    assert draw(3) == (shape, size)
+    if family != "blocks":
+        assert EXTENT_RANGE[0] - 1e-9 <= max(size) <= EXTENT_RANGE[1] + 1e-9 and is_parts_folder(shape)
+        assert draw(4) != (shape, size)
+    with World() as world:
+        world.add_plane()
+        add_object(world, "thing", ObjectSpec(shape, size, RED, (0.0, 0.0, 0.06)), (0.0, 0.0, 0.0), ObjectPhysics())
+        assert world.step_until_static(max_time=3.0)  # comes to rest ...
+        contacts = world.closest_points("thing", "plane", 0.005)
+        assert contacts and min(c[8] for c in contacts) > -0.003  # ... on the table, not sunk into it
+
+
+def test_env_drops_objects_of_the_chosen_families():
+    env = PushGraspEnv(heightmap_size=32, num_rotations=4, num_objects=3, object_families=("lshapes", "tori"))
+    try:
+        _, info = env.reset(seed=2)
+        assert info["objects_left"] + info["objects_lost"] == 3
+        assert all(Path(spec.shape).name.split("-")[0] in ("lshapes", "tori") for spec in env.object_specs().values())
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="unknown object families"):
+        PushGraspConfig(object_families=("teapots",))

@@ -3,7 +3,8 @@
 A scene is a list of :class:`ObjectSpec`. Positions are in m in a *scene frame* whose origin is a point on the
 table chosen by the task (for VPG the workspace centre); z = 0 is the table top, z-up, quaternions (x, y, z, w).
 An object's ``shape`` is a procedural toy block (:data:`manipstack.assets.blocks.BLOCK_SHAPES`), a PyBullet
-primitive (``"primitive:box"``, ``"primitive:cylinder"`` or ``"primitive:sphere"``, sized by the spec), a mesh file
+primitive (``"primitive:box"``, ``"primitive:cylinder"`` or ``"primitive:sphere"``, sized by the spec), a
+convex-parts folder (``visual.obj`` + ``collision.obj``, see :mod:`manipstack.assets.convex_parts`), a mesh file
 (.obj, .stl, .ply, .off, .glb; scaled to the spec's ``size``) or a URDF (loaded at its own scale).
 
 Scene files are JSON ``{"objects": [{"shape", "size", "color", "position", "orientation"?}, ...]}``; relative
@@ -90,7 +91,7 @@ def _object_spec(entry: object, where: str, folder: Path) -> ObjectSpec:
         raise InputError(f"{where}: needs a 'shape' (block name or mesh/URDF path)")
     if shape not in BLOCK_SHAPES and shape not in PRIMITIVE_SHAPES:
         path = Path(shape) if Path(shape).is_absolute() else folder / shape
-        if not path.is_file():
+        if not (path.is_file() or is_parts_folder(path)):
             raise InputError(f"{where}: shape {shape!r} is neither a block {BLOCK_SHAPES}, a primitive "
                              f"{PRIMITIVE_SHAPES} nor a file")
         shape = str(path)
@@ -127,6 +128,12 @@ def save_scene(path: str | os.PathLike, objects: Sequence[ObjectSpec]) -> None:
     entries = [{"shape": o.shape, "size": list(o.size), "color": list(o.color), "position": list(o.position),
                 "orientation": list(o.orientation)} for o in objects]
     Path(path).write_text(json.dumps({"objects": entries}, indent=1) + "\n")
+
+
+def is_parts_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a convex-parts body: a folder holding ``visual.obj`` and ``collision.obj``."""
+    path = Path(path)
+    return path.is_dir() and (path / "visual.obj").is_file() and (path / "collision.obj").is_file()
 
 
 def object_files(folder: str | os.PathLike) -> list[Path]:
@@ -167,6 +174,11 @@ def add_object(world, name: str, spec: ObjectSpec, origin: Sequence[float], phys
         scale = np.asarray(spec.size) / files.size
         world.add_mesh(name, files.visual_obj, position, spec.orientation, scale=scale.tolist(), mass=physics.mass,
                        friction=physics.friction, color=rgba, collision_path=files.collision_obj)
+    elif is_parts_folder(spec.shape):
+        visual, collision = Path(spec.shape) / "visual.obj", Path(spec.shape) / "collision.obj"
+        scale = np.asarray(spec.size) / np.maximum(load_trimesh(visual).extents, 1e-9)
+        world.add_mesh(name, visual, position, spec.orientation, scale=scale.tolist(), mass=physics.mass,
+                       friction=physics.friction, color=rgba, collision_path=collision)
     elif spec.shape in PRIMITIVE_SHAPES:
         world.add_primitive(name, spec.shape.split(":")[1], spec.size, position, spec.orientation, mass=physics.mass,
                             friction=physics.friction, color=rgba)

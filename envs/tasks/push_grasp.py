@@ -32,7 +32,9 @@ import numpy as np
 from gymnasium import spaces
 
 from manipstack.assets.blocks import BLOCK_SHAPES, PALETTE
+from manipstack.assets.vpg_objects import HELD_OUT_FAMILIES, TRAIN_FAMILIES, random_shape, random_urdf_pool
 from manipstack.envs.core.heightmap import Workspace, heightmap_from_frames
+from manipstack.envs.core.mesh_cache import load_trimesh
 from manipstack.envs.core.poses import euler_to_quat, quat_multiply
 from manipstack.envs.core.scene import (
     ObjectPhysics,
@@ -45,6 +47,7 @@ from manipstack.envs.core.scene import (
     remove_outside,
 )
 from manipstack.envs.core.task import CameraSpec, ObservationConfig, RobotTaskEnv, Task, TaskStep
+from manipstack.envs.core.world import pybullet_data_path
 from manipstack.envs.robots import Workcell, make_workcell
 from manipstack.envs.robots import primitives as prim
 from manipstack.envs.tasks import push_grasp_rafts as rafts
@@ -69,6 +72,10 @@ class PushGraspConfig:
     """Workspace centre (x, y) in m, world frame (the Panda base is at x = -0.55)."""
     objects_dir: str | None = None
     """Folder of mesh/URDF files to drop instead of the procedural toy blocks (novel-object tests)."""
+    object_families: tuple[str, ...] = ()
+    """Procedural object families to drop instead of VPG's toy blocks, each object from a family drawn uniformly
+    (``manipstack.assets.vpg_objects``: blocks, polygons, lshapes, tori, random_urdfs; stars is held out for tests);
+    empty = VPG's toy blocks."""
     object_max_extent: float = 0.06
     """Largest extent in m a mesh from ``objects_dir`` is scaled to (before a random factor in [0.8, 1.2])."""
     drop_half_extent: float = 0.1
@@ -121,6 +128,12 @@ class PushGraspConfig:
             raise InputError(f"num_rotations must be a positive even number, got {self.num_rotations}")
         if self.objects_dir is not None and not Path(self.objects_dir).is_dir():
             raise InputError(f"objects_dir {self.objects_dir!r} is not a folder")
+        known = (*TRAIN_FAMILIES, *HELD_OUT_FAMILIES)
+        unknown = [f for f in self.object_families if f not in known]
+        if unknown:
+            raise InputError(f"unknown object families {unknown}; choose from {list(known)}")
+        if self.object_families and self.objects_dir is not None:
+            raise InputError("give objects_dir or object_families, not both")
         if self.max_actions < 1 or self.max_consecutive_failures < 1:
             raise InputError("max_actions and max_consecutive_failures must be >= 1")
         if not 0.0 <= self.drop_edge_margin < WORKSPACE_SIZE / 2:
@@ -176,6 +189,7 @@ class PushGraspTask(Task):
         self.action_space = spaces.MultiDiscrete([2, cfg.num_rotations, size, size])
         self.physics = ObjectPhysics(mass=cfg.object_mass, friction=cfg.object_friction)
         self.mesh_files: list[Path] = object_files(cfg.objects_dir) if cfg.objects_dir is not None else []
+        self.urdf_pool = random_urdf_pool(pybullet_data_path()) if "random_urdfs" in cfg.object_families else []
         self.objects: list[str] = []
         self.specs: dict[str, ObjectSpec] = {}
         self.counters: dict[str, int] = {}
@@ -215,6 +229,10 @@ class PushGraspTask(Task):
             if self.mesh_files:
                 shape = str(self.mesh_files[int(rng.integers(len(self.mesh_files)))])
                 size = mesh_size(shape, float(rng.uniform(0.8, 1.2)) * cfg.object_max_extent)
+            elif cfg.object_families:
+                family = cfg.object_families[int(rng.integers(len(cfg.object_families)))]
+                shape, size = random_shape(family, rng, cache_dir, lambda mesh: load_trimesh(mesh).extents,
+                                           self.urdf_pool)
             else:
                 shape = BLOCK_SHAPES[int(rng.integers(len(BLOCK_SHAPES)))]
                 size = block_size(shape, cache_dir)
