@@ -68,6 +68,9 @@ class EvalVPGConfig:
     """Output folder for metrics.json, the episode GIF and the Q-map figure."""
     objects: Path | None = None
     """Folder of mesh/URDF files to drop instead of the toy blocks (with --random)."""
+    object_families: tuple[str, ...] = ()
+    """Procedural object families to drop instead of the toy blocks (with --random), e.g. the held-out ``stars``
+    (``manipstack.assets.vpg_objects``); empty = VPG's toy blocks, whatever the training used."""
     max_actions: int | None = None
     """Action limit per episode (default: the training env's, 50)."""
     raft_fraction: float = 0.0
@@ -102,8 +105,9 @@ class EvalVPGConfig:
         names = [Path(c).name for c in self.checkpoint]
         if len(set(names)) < len(names):
             raise InputError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
-        if self.objects is not None and self.cases is not None:
-            raise InputError("--objects swaps the objects of random drops; it cannot be combined with --cases")
+        if (self.objects is not None or self.object_families) and self.cases is not None:
+            raise InputError("--objects / --object-families swap the objects of random drops; they cannot be "
+                             "combined with --cases")
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -220,6 +224,7 @@ def make_env(checkpoint: VPGCheckpointConfig, eval_config: EvalVPGConfig, workce
     """The env a checkpoint was trained in, with the evaluation's object set and limits; in ``workcell`` if
     given (e.g. a digital twin behind the driver bridge), else in-process."""
     overrides: dict[str, Any] = {"objects_dir": str(eval_config.objects) if eval_config.objects else None,
+                                 "object_families": tuple(eval_config.object_families),
                                  "raft_fraction": eval_config.raft_fraction}
     if eval_config.random is not None:
         overrides["num_objects"] = eval_config.random
@@ -344,6 +349,7 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
         "cases_dir": str(config.cases) if config.cases else None,
         "num_objects": config.random,
         "objects_dir": str(config.objects) if config.objects else None,
+        "object_families": list(config.object_families),
         "runs_per_arrangement": config.runs,
         "jitter": list(config.jitter) if config.cases else None,
         "wall_time_s": round(time.time() - start, 1),
