@@ -43,7 +43,7 @@ from manipstack.eval.report import DemoSection
 from manipstack.eval.runner import Episode, EpisodeJob, run_episodes
 from manipstack.grasp_models.checkpoint import load_checkpoint
 from manipstack.grasp_models.device import check_device
-from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, load_agent
+from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, VPGConfig, load_agent
 from manipstack.policies.vpg.policy import VPGPolicy
 
 
@@ -102,12 +102,28 @@ class EvalVPGConfig:
         check_device(self.device)
         if self.workers < 1:
             raise InputError(f"--workers must be >= 1, got {self.workers}")
-        names = [Path(c).name for c in self.checkpoint]
+        names = [model_name(c) for c in self.checkpoint]
         if len(set(names)) < len(names):
             raise InputError(f"checkpoint folders need distinct names (results are keyed by them), got {names}")
         if (self.objects is not None or self.object_families) and self.cases is not None:
             raise InputError("--objects / --object-families swap the objects of random drops; they cannot be "
                              "combined with --cases")
+
+
+def model_name(checkpoint: Path) -> str:
+    """The name results are keyed by: the checkpoint folder's name, or ``<run>-<name>`` for a training run's
+    ``<run>/checkpoints/last`` or ``iter_<n>`` (so several runs' ``last`` checkpoints can be evaluated together)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.parent.name == "checkpoints" and checkpoint.parent.parent.name:
+        return f"{checkpoint.parent.parent.name}-{checkpoint.name}"
+    return checkpoint.name
+
+
+def method_label(config: VPGCheckpointConfig) -> str:
+    """What a checkpoint's results are grouped under: its method, with the push reward when it is not the paper's."""
+    default = VPGConfig().push_reward
+    push = config.agent.push_reward
+    return config.agent.method if push == default else f"{config.agent.method} (push reward {push:g})"
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -327,7 +343,7 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
     jobs = episode_jobs(config)
     for checkpoint in config.checkpoint:
         agent, ckpt_config = load_agent(checkpoint, config.device)
-        name = Path(checkpoint).name
+        name = model_name(checkpoint)
         runs = run_episodes(functools.partial(_env_for, Path(checkpoint), config),
                             functools.partial(VPGPolicy.from_checkpoint, checkpoint, config.device, config.threads),
                             jobs, config.workers, config.ray_address, desc=f"eval {name}")
@@ -335,14 +351,14 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
         if config.video:
             write_media(runs[0], agent, out / name)
         per_case = {case: aggregate([e for e in episodes if e["case"] == case]) for case, _ in arrangements(config)}
-        models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config.agent.method,
+        models[name] = {"checkpoint": str(checkpoint), "method": method_label(ckpt_config),
                         **aggregate(episodes), "seed_mean": seed_mean(episodes), "per_case": per_case,
                         "episodes": episodes}
         result = models[name]
         print(f"{name}: completion {result['completion']:.3f}, grasp success {result['grasp_success']:.3f}, "
               f"action efficiency {result['action_efficiency']:.3f} over {len(episodes)} runs "
               f"(clearance {result['clearance']:.3f}, {result['objects_lost']} objects pushed out)")
-    first = models[Path(config.checkpoint[0]).name]
+    first = models[model_name(config.checkpoint[0])]
     metrics = {
         **run_metadata(eval_seeds(config)),
         "mode": "cases" if config.cases is not None else "random",

@@ -17,7 +17,15 @@ from manipstack.envs.robots import primitives as prim
 from manipstack.envs.robots.recording import ActionRecorder
 from manipstack.envs.tasks import push_grasp_rafts as rafts
 from manipstack.envs.tasks.push_grasp import GRASP, PUSH, PushGraspConfig, PushGraspEnv
-from manipstack.eval.vpg import EvalVPGConfig, aggregate, evaluate, method_summary, seed_mean, summarize_episode
+from manipstack.eval.vpg import (
+    EvalVPGConfig,
+    aggregate,
+    evaluate,
+    method_summary,
+    model_name,
+    seed_mean,
+    summarize_episode,
+)
 from manipstack.grasp_models.checkpoint import load_train_state, load_weights, save_checkpoint
 from manipstack.policies.vpg.agent import VPGAgent, VPGConfig, load_agent
 from manipstack.policies.vpg.net import QNet, padded_size, q_at_pixels, q_maps, rotation_grids
@@ -391,6 +399,8 @@ def test_eval_writes_metrics_for_a_case(tmp_path):
         EvalVPGConfig(checkpoint=(tmp_path / "vpg",), runs=1)
     with pytest.raises(ValueError, match="distinct names"):
         EvalVPGConfig(checkpoint=(tmp_path / "a" / "last", tmp_path / "b" / "last"), cases=cases)
+    runs = [tmp_path / run / "checkpoints" / "last" for run in ("vpg-s0", "vpg-s1")]
+    assert [model_name(r) for r in runs] == ["vpg-s0-last", "vpg-s1-last"]  # training runs' checkpoints together
 
 
 def test_same_seed_same_scene_and_same_agent_choice():
