@@ -19,6 +19,7 @@ import tyro
 from manipstack.assets.hands import DEFAULT_HAND_SPEC
 from manipstack.envs.core.parallel import parallel_map
 from manipstack.envs.data.provenance import run_metadata
+from manipstack.grasp_models.device import check_device
 from manipstack.grasp_models.hand.model import HandModel, matrix_to_rot6d
 from manipstack.grasp_models.objects import parse_object_spec
 from manipstack.grasp_models.synthesis import AnnealingConfig
@@ -49,23 +50,33 @@ class BenchGraspsConfig:
     """Seed."""
     annealing: AnnealingConfig = field(default_factory=_bench_annealing)
     """Synthesis settings of the timed units."""
+    device: str = "cpu"
+    """Torch device of the hand model (FK timing and synthesis); GPU times include a synchronisation."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
 
-def time_fk(batch: int, repeats: int, seed: int) -> dict[str, float]:
+def time_fk(batch: int, repeats: int, seed: int, device: str = "cpu") -> dict[str, float]:
     """Wall times in ms (median and min) of batched FK of ``batch`` random hands: link frames only, and link
     frames + world-frame contact candidates. Uses torch's default intra-op threads."""
-    hand = HandModel(DEFAULT_HAND_SPEC)
+    hand = HandModel(DEFAULT_HAND_SPEC, device=device)
     g = torch.Generator().manual_seed(seed)
     rot = torch.linalg.qr(torch.randn(batch, 3, 3, generator=g)).Q
-    joints = hand.lower + (hand.upper - hand.lower) * torch.rand(batch, hand.num_joints, generator=g)
+    lower, upper = hand.lower.cpu(), hand.upper.cpu()
+    joints = lower + (upper - lower) * torch.rand(batch, hand.num_joints, generator=g)
     poses = torch.cat([0.1 * torch.randn(batch, 3, generator=g), matrix_to_rot6d(rot), joints], dim=-1)
+    poses = poses.to(device=hand.lower.device, dtype=hand.lower.dtype)
+    synchronize = torch.cuda.synchronize if hand.lower.device.type == "cuda" else (lambda: None)
     fk, fk_contacts = [], []
     with torch.no_grad():
         for _ in range(repeats + 3):
             start = time.perf_counter()
             state = hand.forward(poses)
+            synchronize()
             fk.append(1000 * (time.perf_counter() - start))
             hand.contact_candidates(state)
+            synchronize()
             fk_contacts.append(1000 * (time.perf_counter() - start))
     fk, fk_contacts = fk[3:], fk_contacts[3:]
     return {"fk_batch": batch, "fk_ms_median": float(np.median(fk)), "fk_ms_min": float(np.min(fk)),
@@ -78,7 +89,7 @@ def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
 
     sources = parse_object_spec(config.objects, config.seed)
     synthesis = SynthesisConfig(grasps_per_object=config.batch, batch=config.batch, max_batches=1,
-                                annealing=config.annealing)
+                                annealing=config.annealing, device=config.device)
     units = [(source, "train", synthesis) for source in sources]
 
     def run_units(workers: int) -> list[dict | Exception]:
@@ -112,7 +123,7 @@ def time_scaling(config: BenchGraspsConfig) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     config = tyro.cli(BenchGraspsConfig, args=argv)
-    fk = time_fk(config.fk_batch, config.fk_repeats, config.seed)
+    fk = time_fk(config.fk_batch, config.fk_repeats, config.seed, config.device)
     print(f"[bench grasps] FK of {fk['fk_batch']} hands: median {fk['fk_ms_median']:.2f} ms (min {fk['fk_ms_min']:.2f} "
           f"ms; with contact candidates {fk['fk_contacts_ms_median']:.2f} ms; {fk['torch_threads']} torch threads)",
           flush=True)
