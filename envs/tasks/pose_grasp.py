@@ -6,8 +6,8 @@ a random pose on the side away from the robot, rendered in a pose-scene domain (
 textures, intrinsics and depth noise of the test domain). The observation is that camera's RGB-D frame, the
 object's instance mask (from the simulator's segmentation), its class id, and the camera's intrinsics and pose.
 
-The action is a pose hypothesis of the object in the **world** frame: translation (3) m, rotation matrix (9,
-row-major) and metric extents (3) m. The task turns it into the category's canonical top-down grasp and runs the
+The action is a pose hypothesis of the object in the **world** frame: translation (3) m, rotation as rot6d (6:
+the object's y axis, then its x axis; projected to SO(3) by Gram-Schmidt from y) and metric extents (3) m. The task turns it into the category's canonical top-down grasp and runs the
 contract's primitives (guarded grasp, lift); the episode ends after that one grasp, reward 1 if the object is lifted
 by more than ``lift_threshold`` and held. Canonical grasps (object frame, y up):
 
@@ -50,7 +50,7 @@ from manipstack.envs.tasks.pose_scenes import (
 from manipstack.errors import InputError
 
 GRASP_CATEGORIES: tuple[str, ...] = ("bottle", "bowl", "can", "mug")
-ACTION_DIM = 15
+ACTION_DIM = 12
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,21 @@ def canonical_grasp(category: str, world_from_object: np.ndarray, extents: np.nd
 
 
 def pose_action(world_from_object: np.ndarray, extents: np.ndarray) -> np.ndarray:
-    """The action (15,) for a pose: translation, rotation (row-major), extents."""
-    return np.concatenate([world_from_object[:3, 3], world_from_object[:3, :3].reshape(9),
+    """The action (12,) for a pose (4, 4) and extents (3,) m: translation, rot6d (y axis, x axis), extents."""
+    rotation = world_from_object[:3, :3]
+    return np.concatenate([world_from_object[:3, 3], rotation[:, 1], rotation[:, 0],
                            np.asarray(extents, dtype=float)]).astype(np.float64)
+
+
+def action_pose(action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pose (4, 4) and extents (3,) m of an action: rot6d projected to SO(3) by Gram-Schmidt from the y axis."""
+    y = action[3:6] / np.linalg.norm(action[3:6])
+    x = action[6:9] - (action[6:9] @ y) * y
+    x /= np.linalg.norm(x)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([x, y, np.cross(x, y)], axis=1)
+    pose[:3, 3] = action[:3]
+    return pose, action[9:12].copy()
 
 
 class PoseGraspTask(Task):
@@ -161,7 +173,9 @@ class PoseGraspTask(Task):
             entries["gt_world_from_object"] = spaces.Box(-np.inf, np.inf, (4, 4), np.float64)
             entries["gt_extents"] = spaces.Box(0.0, np.inf, (3,), np.float64)
         self.observation_space = spaces.Dict(entries)
-        self.action_space = spaces.Box(-np.inf, np.inf, (ACTION_DIM,), np.float64)
+        low = np.array([-2.0] * 3 + [-1.0] * 6 + [0.005] * 3)
+        high = np.array([2.0] * 3 + [1.0] * 6 + [1.0] * 3)
+        self.action_space = spaces.Box(low, high, (ACTION_DIM,), np.float64)
         self.physics = ObjectPhysics(mass=cfg.object_mass, friction=cfg.object_friction)
         self.camera: SimCamera | None = None
         self.category = ""
@@ -221,29 +235,29 @@ class PoseGraspTask(Task):
                "world_from_cam": frame["extrinsics"].astype(np.float64)}
         if self.config.privileged:
             obs["gt_world_from_object"] = self.world_from_object(cell)
-            obs["gt_extents"] = np.asarray(self._extents, dtype=np.float64)
+            obs["gt_extents"] = np.array(self._extents, dtype=np.float64)
         return obs
 
     def check_action(self, action: Any) -> np.ndarray:
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (ACTION_DIM,) or not np.all(np.isfinite(action)):
-            raise InputError(f"action must be 15 finite numbers (translation m, rotation row-major, extents m), "
-                             f"got shape {action.shape}")
-        rotation = action[3:12].reshape(3, 3)
-        if np.abs(rotation.T @ rotation - np.eye(3)).max() > 1e-3 or np.linalg.det(rotation) < 0:
-            raise InputError("action: the rotation (entries 3..11, row-major) is not a rotation matrix")
-        if np.any(action[12:] <= 0):
-            raise InputError(f"action: extents (entries 12..14) must be positive m, got {action[12:].tolist()}")
+            raise InputError(f"action must be 12 finite numbers (translation m, rot6d, extents m), got shape "
+                             f"{action.shape}")
+        if not self.action_space.contains(action):
+            raise InputError(f"action {action.round(4).tolist()} is outside the action space: translation within "
+                             "+-2 m, rot6d entries within +-1, extents 0.005..1 m")
+        y, x = action[3:6], action[6:9]
+        if np.linalg.norm(y) < 1e-3 or np.linalg.norm(np.cross(x, y)) < 1e-3 * np.linalg.norm(y):
+            raise InputError("action: the rotation's y axis (entries 3..5) is zero or parallel to its x axis "
+                             "(entries 6..8), so it names no rotation")
         return action
 
     def act(self, cell: Workcell, action: np.ndarray, observation: dict[str, np.ndarray]) -> dict[str, Any]:
         cfg, world, robot = self.config, cell.world, cell.robot
-        estimate = np.eye(4)
-        estimate[:3, 3] = action[:3]
-        estimate[:3, :3] = action[3:12].reshape(3, 3)
+        estimate, extents = action_pose(action)
         truth = self.world_from_object(cell)
         robot_xy = np.array([-0.55, 0.0])
-        point, surface, angle = canonical_grasp(self.category, estimate, action[12:], robot_xy)
+        point, surface, angle = canonical_grasp(self.category, estimate, extents, robot_xy)
         z_before = world.body_pose("object")[0][2]
         grasp_pose = prim.grasp(robot, point, surface, angle, cfg.primitives)
         held = grasp_pose is not None and prim.lift(robot, grasp_pose, cfg.primitives,
