@@ -12,9 +12,9 @@ from manipstack.errors import InputError
 from manipstack.grasp_models.pose import metrics as m
 
 
-def sRT(rotation=np.eye(3), t=(0.0, 0.0, 1.0), scale=1.0):
+def sRT(rotation=None, t=(0.0, 0.0, 1.0), scale=1.0):
     out = np.eye(4)
-    out[:3, :3] = scale * np.asarray(rotation)
+    out[:3, :3] = scale * (np.eye(3) if rotation is None else np.asarray(rotation))
     out[:3, 3] = t
     return out
 

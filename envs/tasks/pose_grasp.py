@@ -7,8 +7,8 @@ textures, intrinsics and depth noise of the test domain). The observation is tha
 object's instance mask (from the simulator's segmentation), its class id, and the camera's intrinsics and pose.
 
 The action is a pose hypothesis of the object in the **world** frame: translation (3) m, rotation as rot6d (6:
-the object's y axis, then its x axis; projected to SO(3) by Gram-Schmidt from y) and metric extents (3) m. The task turns it into the category's canonical top-down grasp and runs the
-contract's primitives (guarded grasp, lift); the episode ends after that one grasp, reward 1 if the object is lifted
+the object's y axis, then its x axis; projected to SO(3) by Gram-Schmidt from y) and metric extents (3) m. The
+task turns it into the category's canonical top-down grasp and runs the contract's primitives (guarded grasp, lift); the episode ends after that one grasp, reward 1 if the object is lifted
 by more than ``lift_threshold`` and held. Canonical grasps (object frame, y up):
 
 - bottle: the neck, from above at the centre; can: across the body from above at the centre;
