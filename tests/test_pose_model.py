@@ -26,7 +26,8 @@ SMALL = {"crop_size": 32, "num_points": 64, "cnn_width": 16, "point_width": 64, 
          "blocks": 2}
 
 
-def _inputs(rng, batch=8, config=PoseEstimatorConfig(**SMALL)):
+def _inputs(rng, batch=8):
+    config = PoseEstimatorConfig(**SMALL)
     crops = rng.integers(0, 255, (batch, config.crop_size, config.crop_size, 3), dtype=np.uint8)
     points = (rng.normal(size=(batch, config.num_points, 3)) * 0.03 + [0, 0, 0.7]).astype(np.float32)
     return crops, points, rng.integers(1, 7, batch)

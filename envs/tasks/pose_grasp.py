@@ -8,8 +8,9 @@ object's instance mask (from the simulator's segmentation), its class id, and th
 
 The action is a pose hypothesis of the object in the **world** frame: translation (3) m, rotation as rot6d (6:
 the object's y axis, then its x axis; projected to SO(3) by Gram-Schmidt from y) and metric extents (3) m. The
-task turns it into the category's canonical top-down grasp and runs the contract's primitives (guarded grasp, lift); the episode ends after that one grasp, reward 1 if the object is lifted
-by more than ``lift_threshold`` and held. Canonical grasps (object frame, y up):
+task turns it into the category's canonical top-down grasp and runs the contract's primitives (guarded grasp,
+lift); the episode ends after that one grasp, reward 1 if the object is lifted by more than ``lift_threshold`` and
+held. Canonical grasps (object frame, y up):
 
 - bottle: the neck, from above at the centre; can: across the body from above at the centre;
 - bowl: pinch the rim wall at the point of the rim nearest the robot, fingers closing radially;
