@@ -22,6 +22,8 @@ from manipstack.policies.pose_grasp.policy import GroundTruthPosePolicy
 from manipstack.train.pose import TrainPoseConfig, train
 from manipstack.train.pose_data import PoseDataConfig, build_pose_dataset
 
+torch.set_num_threads(1)  # OpenMP threads spin-wait for cores on a busy 2-core machine
+
 SMALL = {"crop_size": 32, "num_points": 64, "cnn_width": 16, "point_width": 64, "cond_dim": 64, "hidden": 64,
          "blocks": 2}
 
@@ -61,10 +63,10 @@ def test_overfits_one_batch(kind):
     batch = estimator.batch(crops, points, ids)
     rotation = torch.as_tensor(_random_rotations(rng, 8), dtype=torch.float32)
     target = estimator.to_vector(rotation, batch.centroid + 0.01, torch.full((8, 3), 0.1), batch)
-    optimizer = torch.optim.Adam(estimator.net.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(estimator.net.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
     losses = []
-    for _ in range(250):
+    for _ in range(150):
         loss = estimator.loss(batch, target, generator)
         optimizer.zero_grad()
         loss.backward()
@@ -154,10 +156,18 @@ def test_bench_reports_both_estimators(tmp_path):
         assert results[kind]["estimates_per_s_batched"] > 0 and results[kind]["one_object_ms"] > 0
 
 
-def test_pose_grasp_env_contract_and_true_pose_grasp():
-    env = gym.make("manipstack/PoseGrasp-v0", privileged=True).unwrapped
+def test_pose_grasp_env_contract():
+    env = gym.make("manipstack/PoseGrasp-v0", privileged=True, time_step=1 / 60, solver_iterations=10,
+                   width=96, height=72).unwrapped  # coarse physics: check_env's random grasps only need to run
     try:
         check_env(env, skip_render_check=True)
+    finally:
+        env.close()
+
+
+def test_true_pose_grasp_lifts_the_object():
+    env = gym.make("manipstack/PoseGrasp-v0", privileged=True).unwrapped
+    try:
         obs, info = env.reset(seed=2, options={"category": "can"})
         assert obs["mask"].sum() > 100 and int(obs["class_id"]) == 4
         _, reward, terminated, _, info = env.step(GroundTruthPosePolicy().act(obs))

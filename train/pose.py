@@ -54,7 +54,7 @@ class TrainPoseConfig:
     """Seed of initialisation, batch order, point draws, augmentation and diffusion noise."""
     out: Path | None = None
     """Run folder (TensorBoard events + checkpoints); default runs/pose/<kind>-s<seed>."""
-    steps: int = 6000
+    steps: int = 2500
     """Optimiser steps in total (counting those before a resume)."""
     batch_size: int = 64
     """Instances per step."""
@@ -64,7 +64,7 @@ class TrainPoseConfig:
     """AdamW weight decay."""
     warmup_steps: int = 200
     """Linear learning-rate warm-up steps."""
-    noise_draws: int = 4
+    noise_draws: int = 2
     """Diffusion noise levels per instance and step (the encoders run once for all of them)."""
     augment: bool = True
     """Colour jitter on crops and 1 mm noise on points."""
