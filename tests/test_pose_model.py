@@ -179,3 +179,13 @@ def test_true_pose_grasp_lifts_the_object():
             env.step(bad)
     finally:
         env.close()
+
+
+def test_demo_section_draws_overlays(tmp_path):
+    from manipstack.eval.bench.pose import SHIPPED
+    from manipstack.eval.pose import demo
+
+    if not (SHIPPED / "diffusion").is_dir():
+        pytest.skip("no shipped pose checkpoint")
+    section = demo(tmp_path, seed=0)
+    assert section.metrics["instances"] > 0 and all(p.is_file() for p in section.images)

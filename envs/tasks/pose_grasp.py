@@ -174,8 +174,8 @@ class PoseGraspTask(Task):
             entries["gt_world_from_object"] = spaces.Box(-np.inf, np.inf, (4, 4), np.float64)
             entries["gt_extents"] = spaces.Box(0.0, np.inf, (3,), np.float64)
         self.observation_space = spaces.Dict(entries)
-        low = np.array([-1.0] * 3 + [-1.0] * 6 + [0.005] * 3)
-        high = np.array([1.0] * 3 + [1.0] * 6 + [1.0] * 3)
+        low = np.array([-1.0] * 3 + [-1.5] * 6 + [0.005] * 3)
+        high = np.array([1.0] * 3 + [1.5] * 6 + [1.0] * 3)
         self.action_space = spaces.Box(low, high, (ACTION_DIM,), np.float64)
         self.physics = ObjectPhysics(mass=cfg.object_mass, friction=cfg.object_friction)
         self.camera: SimCamera | None = None
@@ -246,7 +246,7 @@ class PoseGraspTask(Task):
                              f"{action.shape}")
         if not self.action_space.contains(action):
             raise InputError(f"action {action.round(4).tolist()} is outside the action space: translation within "
-                             "+-1 m, rot6d entries within +-1, extents 0.005..1 m")
+                             "+-1 m, rot6d entries within +-1.5 (unit axes), extents 0.005..1 m")
         y, x = action[3:6], action[6:9]
         if np.linalg.norm(y) < 1e-3 or np.linalg.norm(np.cross(x, y)) < 1e-3 * np.linalg.norm(y):
             raise InputError("action: the rotation's y axis (entries 3..5) is zero or parallel to its x axis "
