@@ -24,6 +24,7 @@ DEMO_SECTIONS: list[tuple[str, str]] = [
     ("Foundation: scripted Panda pick", "manipstack.eval.demo_pick:demo"),
     ("VPG push-grasp Q-learning", "manipstack.eval.vpg:demo"),
     ("Dexterous grasp synthesis", "manipstack.eval.grasp_demo:demo"),
+    ("Category-level 9-DoF pose (Diff9D)", "manipstack.eval.pose:demo"),
 ]
 
 

@@ -33,6 +33,7 @@ TRAIN_STATE_FILE = "train_state.pt"
 
 KIND_MODULES: dict[str, str] = {
     "vpg": "manipstack.policies.vpg.agent",
+    "pose": "manipstack.grasp_models.pose.model",
 }
 """Checkpoint kind -> module defining ``CHECKPOINT_KIND`` (imported only when a checkpoint of that kind loads)."""
 

@@ -22,20 +22,25 @@ COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "demo": {"": ("eval.report", "run every capability at demo size and write reports/demo/index.html")},
     "train": {
         "vpg": ("train.vpg", "train VPG push-grasp Q-networks (or the grasping-only / reactive baselines)"),
+        "pose": ("train.pose", "train the Diff9D-style pose estimator (diffusion or regression) on pose scenes"),
     },
     "eval": {
         "vpg": ("eval.vpg", "evaluate VPG checkpoints on random clutter or test cases; metrics.json, GIF, Q maps"),
         "vpg-curves": ("eval.vpg_curves", "VPG learning curves: grasp and push-then-grasp success, seeds per method"),
         "grasps": ("eval.grasp_validation", "re-validate a grasp dataset in PyBullet; metrics.json (+ --perturb)"),
+        "pose": ("eval.pose", "9-DoF category-level pose: NOCS result pickles + mAP of a checkpoint (or of pickles)"),
+        "pose-grasp": ("eval.pose_grasp", "Panda grasps driven by estimated poses vs ground-truth poses; metrics.json"),
     },
     "bench": {
         "sim": ("eval.bench.sim_speed", "physics step and render rates; World wrapper overhead"),
         "vpg": ("eval.bench.vpg", "VPG Q-map forward and env-step times; the paper's DenseNet towers as a ratio"),
         "bridge": ("eval.bench.bridge", "driver-bridge latency (commands, RGB-D frames) vs in-process; soak"),
         "grasps": ("eval.bench.grasps", "grasp synthesis: 1 worker vs Ray workers; batched hand FK time"),
+        "pose": ("eval.bench.pose", "pose estimates per second (batched), one-object latency; diffusion vs regression"),
     },
     "data": {
         "grasps": ("train.grasp_data", "synthesise + validate dexterous grasps per object into HDF5 (Ray, resumable)"),
+        "pose": ("train.pose_data", "render pose scenes (RGB-D, instance masks, NOCS ground truth) into HDF5 (Ray)"),
     },
     "bridge": {
         "serve": ("envs.robots.real.server", "serve a robot backend over the authenticated driver bridge"),

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from manipstack.envs.core.world import World
+from manipstack.envs.core.world import Lighting, World
 from manipstack.errors import InputError
 
 # OpenGL camera (x right, y up, z backward) expressed in the OpenCV camera frame.
@@ -84,17 +84,31 @@ def linearize_depth(depth_buffer: np.ndarray, near: float, far: float) -> np.nda
 
 @dataclass(frozen=True)
 class DepthNoise:
-    """Depth noise: Gaussian with std ``base_std + scale_std * depth^2`` (m) and random pixel dropout to 0."""
+    """Depth noise: Gaussian with std ``base_std + scale_std * depth^2`` (m), random pixel dropout to 0, and
+    dropout at depth edges (as structured-light and stereo sensors lose pixels along silhouettes): a pixel whose
+    depth differs from a 4-neighbour's by more than ``edge_threshold`` m is set to 0 with probability
+    ``edge_dropout``."""
 
     base_std: float = 0.001
     scale_std: float = 0.0025
     dropout: float = 0.0
+    edge_dropout: float = 0.0
+    edge_threshold: float = 0.02
 
     def apply(self, depth_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         std = self.base_std + self.scale_std * depth_m**2
         noisy = depth_m + rng.normal(size=depth_m.shape) * std
         if self.dropout > 0:
             noisy[rng.random(depth_m.shape) < self.dropout] = 0.0
+        if self.edge_dropout > 0:
+            edge = np.zeros(depth_m.shape, dtype=bool)
+            step_rows = np.abs(np.diff(depth_m, axis=0)) > self.edge_threshold
+            step_cols = np.abs(np.diff(depth_m, axis=1)) > self.edge_threshold
+            edge[1:] |= step_rows
+            edge[:-1] |= step_rows
+            edge[:, 1:] |= step_cols
+            edge[:, :-1] |= step_cols
+            noisy[edge & (rng.random(depth_m.shape) < self.edge_dropout)] = 0.0
         return noisy.astype(np.float32)
 
 
@@ -120,6 +134,7 @@ class SimCamera:
         near, far: clipping planes in m.
         noise: optional depth-noise model; needs ``rng``.
         rng: generator for the noise (pass the env's ``np_random``).
+        lighting: TinyRenderer light (None: PyBullet's default).
     """
 
     def __init__(
@@ -133,6 +148,7 @@ class SimCamera:
         noise: DepthNoise | None = None,
         rng: np.random.Generator | None = None,
         segmentation: bool = True,
+        lighting: Lighting | None = None,
     ) -> None:
         if not 0 < near < far:
             raise InputError(f"need 0 < near < far, got near={near}, far={far}")
@@ -140,6 +156,7 @@ class SimCamera:
             raise InputError("a depth-noise model needs an rng (pass the env's np_random)")
         self.world, self.intrinsics, self.name = world, intrinsics, name
         self.near, self.far, self.noise, self.rng, self.segmentation = near, far, noise, rng, segmentation
+        self.lighting = lighting
         self.set_pose(world_from_cam)
         self._projection = intrinsics.opengl_projection(near, far).T.flatten().tolist()
 
@@ -152,7 +169,8 @@ class SimCamera:
     def capture(self) -> dict[str, np.ndarray]:
         intr = self.intrinsics
         rgb, depth_buffer, seg = self.world.render(
-            self._view, self._projection, intr.width, intr.height, segmentation=self.segmentation
+            self._view, self._projection, intr.width, intr.height, segmentation=self.segmentation,
+            lighting=self.lighting,
         )
         depth = linearize_depth(depth_buffer, self.near, self.far)
         depth[depth_buffer >= 1.0] = 0.0  # nothing hit: invalid

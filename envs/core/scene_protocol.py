@@ -16,9 +16,12 @@ import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # world.py imports this module
+    from manipstack.envs.core.world import Lighting
 
 IDENTITY_QUAT = (0.0, 0.0, 0.0, 1.0)
 
@@ -166,7 +169,7 @@ class SceneWorld(Protocol):
 
     def render(
         self, view_matrix: Sequence[float], projection_matrix: Sequence[float], width: int, height: int,
-        segmentation: bool = True,
+        segmentation: bool = True, lighting: Lighting | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Render on the CPU: rgb uint8 (H, W, 3), OpenGL depth buffer float32 (H, W) in [0, 1], and body-id
         segmentation int32 (H, W) (-1 = background) or None."""

@@ -54,6 +54,19 @@ class JointInfo:
     link_name: str
 
 
+@dataclass(frozen=True)
+class Lighting:
+    """TinyRenderer's light: a directional light of ``color`` (RGB in [0, 1]) shining from ``direction`` (3,)
+    (world frame, toward the light), with ambient / diffuse / specular coefficients, and optional shadows."""
+
+    direction: tuple[float, float, float] = (0.3, -0.4, 1.0)
+    color: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ambient: float = 0.6
+    diffuse: float = 0.35
+    specular: float = 0.05
+    shadow: bool = False
+
+
 class World:
     """A PyBullet simulation owned by one env; it satisfies :class:`~manipstack.envs.core.scene_protocol.SceneWorld`.
 
@@ -94,6 +107,7 @@ class World:
         self._step_simulation = functools.partial(pybullet.stepSimulation, physicsClientId=self.cid)
         self._bodies: dict[str, int] = {}
         self._hidden: dict[str, list[tuple[int, list[float]]]] = {}
+        self._textures: dict[str, int] = {}
         self.sim_time = 0.0
         self._closed = False
 
@@ -119,6 +133,7 @@ class World:
         self.client.setGravity(0.0, 0.0, -self.gravity)
         self._bodies.clear()
         self._hidden.clear()
+        self._textures.clear()
         self.sim_time = 0.0
 
     def set_gravity(self, acceleration: Sequence[float]) -> None:
@@ -345,6 +360,15 @@ class World:
         """Change dynamics (``mass``, ``lateralFriction``, ``spinningFriction``, ...) of a body link."""
         self.client.changeDynamics(self.body_id(name), link, **params)
 
+    def set_texture(self, name: str, path: str | os.PathLike, link: int = -1) -> None:
+        """Draw a body (link) with an image texture (PNG/JPG; the mesh's texture coordinates map it; loaded once)."""
+        key = str(Path(path).resolve())
+        if key not in self._textures:
+            if not Path(key).is_file():
+                raise FileNotFoundError(f"texture image not found: {path}")
+            self._textures[key] = self.client.loadTexture(key)
+        self.client.changeVisualShape(self.body_id(name), link, textureUniqueId=self._textures[key])
+
     def set_color(self, name: str, rgba: Sequence[float], link: int = -1) -> None:
         self.client.changeVisualShape(self.body_id(name), link, rgbaColor=list(rgba))
 
@@ -501,18 +525,22 @@ class World:
     # ------------------------------------------------------------------ rendering
     def render(
         self, view_matrix: Sequence[float], projection_matrix: Sequence[float], width: int, height: int,
-        segmentation: bool = True,
+        segmentation: bool = True, lighting: Lighting | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Render with TinyRenderer (CPU).
+        """Render with TinyRenderer (CPU); ``lighting`` replaces PyBullet's default light.
 
         Returns:
             rgb uint8 (H, W, 3), OpenGL depth buffer float32 (H, W) in [0, 1], and body-id
             segmentation int32 (H, W) (-1 = background) or None.
         """
         flags = 0 if segmentation else pybullet.ER_NO_SEGMENTATION_MASK
+        light = {} if lighting is None else {
+            "lightDirection": list(lighting.direction), "lightColor": list(lighting.color),
+            "lightAmbientCoeff": lighting.ambient, "lightDiffuseCoeff": lighting.diffuse,
+            "lightSpecularCoeff": lighting.specular}
         _, _, rgba, depth, seg = self.client.getCameraImage(
             width, height, view_matrix, projection_matrix, renderer=pybullet.ER_TINY_RENDERER, flags=flags,
-            shadow=0,
+            shadow=int(lighting is not None and lighting.shadow), **light,
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3]
         depth_buffer = np.asarray(depth, dtype=np.float32).reshape(height, width)
