@@ -43,7 +43,7 @@ from manipstack.eval.report import DemoSection
 from manipstack.eval.runner import Episode, EpisodeJob, run_episodes
 from manipstack.grasp_models.checkpoint import load_checkpoint
 from manipstack.grasp_models.device import check_device
-from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, VPGConfig, load_agent
+from manipstack.policies.vpg.agent import GRASP, PUSH, VPGAgent, VPGCheckpointConfig, load_agent
 from manipstack.policies.vpg.policy import VPGPolicy
 
 
@@ -117,13 +117,6 @@ def model_name(checkpoint: Path) -> str:
     if checkpoint.parent.name == "checkpoints" and checkpoint.parent.parent.name:
         return f"{checkpoint.parent.parent.name}-{checkpoint.name}"
     return checkpoint.name
-
-
-def method_label(config: VPGCheckpointConfig) -> str:
-    """What a checkpoint's results are grouped under: its method, with the push reward when it is not the paper's."""
-    default = VPGConfig().push_reward
-    push = config.agent.push_reward
-    return config.agent.method if push == default else f"{config.agent.method} (push reward {push:g})"
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -351,7 +344,7 @@ def evaluate(config: EvalVPGConfig) -> dict[str, Any]:
         if config.video:
             write_media(runs[0], agent, out / name)
         per_case = {case: aggregate([e for e in episodes if e["case"] == case]) for case, _ in arrangements(config)}
-        models[name] = {"checkpoint": str(checkpoint), "method": method_label(ckpt_config),
+        models[name] = {"checkpoint": str(checkpoint), "method": ckpt_config.agent.label,
                         **aggregate(episodes), "seed_mean": seed_mean(episodes), "per_case": per_case,
                         "episodes": episodes}
         result = models[name]

@@ -2,8 +2,9 @@
 
 As in the paper's simulation figure: grasp success rate and push-then-grasp success rate (grasps right after a push
 that changed the scene) over training iterations, one line per method (VPG, Grasping-only, P+G Reactive), the
-mean over its runs (training seeds) with a ±1 std band. Runs are grouped by the method in their
-``train_config.json``; each curve is the training loop's running rate over its last 200 actions.
+mean over its runs (training seeds) with a ±1 std band. Runs are grouped by their ``train_config.json``'s method
+label (the method, plus the push reward where it is not the paper's: the same groups as ``manipstack eval vpg``);
+each curve is the training loop's running rate over its last 200 actions.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import dacite
 import numpy as np
 import tyro
 
 from manipstack.envs.data.provenance import run_metadata
 from manipstack.errors import InputError, MissingInputError
+from manipstack.policies.vpg.agent import VPGConfig
 
 CURVES = {"grasp success rate": "train/grasp_success_rate",
           "push-then-grasp success rate": "train/push_then_grasp_success_rate"}
@@ -60,7 +63,8 @@ def method_curves(runs: list[Path], tag: str, points: int) -> dict[str, dict[str
     (the grid ends at the shortest run of that method)."""
     by_method: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for run in runs:
-        method = json.loads((run / "train_config.json").read_text())["agent"]["method"]
+        agent = json.loads((run / "train_config.json").read_text())["agent"]
+        method = dacite.from_dict(VPGConfig, agent, config=dacite.Config(strict=False)).label
         steps, values = read_scalars(run, tag)
         if len(steps):
             by_method.setdefault(method, []).append((steps, values))
@@ -85,12 +89,14 @@ def plot(config: VPGCurvesConfig) -> dict[str, object]:
 
     runs = [Path(r) for r in config.runs]
     panels = {title: method_curves(runs, tag, config.points) for title, tag in CURVES.items()}
+    methods = sorted({method for curves in panels.values() for method in curves})
+    colours = {method: f"C{i}" for i, method in enumerate(methods)}
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4))
     for ax, (title, curves) in zip(np.atleast_1d(axes), panels.items()):
         for method, curve in curves.items():
             x, mean, std = (np.array(curve[k]) for k in ("iterations", "mean", "std"))
-            ax.plot(x, mean, label=f"{method} ({curve['runs']} seeds)")
-            ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+            ax.plot(x, mean, color=colours[method], label=f"{method} ({curve['runs']} seeds)")
+            ax.fill_between(x, mean - std, mean + std, color=colours[method], alpha=0.2)
         ax.set_title(title)
         ax.set_xlabel("training iterations (actions)")
         ax.set_ylim(0, 1)

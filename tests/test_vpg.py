@@ -430,19 +430,23 @@ def test_learning_curves_average_runs_of_a_method(tmp_path):
     from manipstack.eval.vpg_curves import VPGCurvesConfig, plot
 
     runs = []
-    for name, method, rate in (("v0", "vpg", 0.2), ("v1", "vpg", 0.4), ("g0", "grasping-only", 0.5)):
+    for name, agent, rate in (("v0", {"method": "vpg"}, 0.2), ("v1", {"method": "vpg", "push_reward": 0.5}, 0.4),
+                              ("g0", {"method": "grasping-only"}, 0.5),
+                              ("n0", {"method": "vpg", "push_reward": 0.0}, 0.9)):
         run = tmp_path / name
         writer = SummaryWriter(str(run))
         for step in range(0, 101, 10):
             writer.add_scalar("train/grasp_success_rate", rate * step / 100, step)
         writer.close()
-        (run / "train_config.json").write_text(json.dumps({"agent": {"method": method}}))
+        (run / "train_config.json").write_text(json.dumps({"agent": agent}))
         runs.append(run)
     numbers = plot(VPGCurvesConfig(runs=tuple(runs), out=tmp_path / "curves.png", points=3))
     curve = numbers["curves"]["grasp success rate"]["vpg"]
     assert curve["iterations"] == [0.0, 50.0, 100.0] and curve["runs"] == 2
     assert curve["mean"] == pytest.approx([0.0, 0.15, 0.3])
     assert curve["std"][2] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    ablation = numbers["curves"]["grasp success rate"]["vpg (push reward 0)"]  # its own group, as in eval vpg
+    assert ablation["runs"] == 1 and ablation["mean"][2] == pytest.approx(0.9)
     assert numbers["curves"]["push-then-grasp success rate"] == {}  # no run logged that tag
     assert (tmp_path / "curves.png").stat().st_size > 1000
 

@@ -108,6 +108,13 @@ class VPGConfig:
     def uses_push(self) -> bool:
         return self.method != "grasping-only"
 
+    @property
+    def label(self) -> str:
+        """What results and learning curves are grouped under: the method, with the push reward when it is not the
+        paper's (e.g. ``vpg (push reward 0)``)."""
+        default = VPGConfig.push_reward
+        return self.method if self.push_reward == default else f"{self.method} (push reward {self.push_reward:g})"
+
 
 class ReplayBuffer:
     """Transitions ``(color, height, action, reward, target, surprise)``; heights stored as float16 m."""
