@@ -34,6 +34,7 @@ TRAIN_STATE_FILE = "train_state.pt"
 KIND_MODULES: dict[str, str] = {
     "vpg": "manipstack.policies.vpg.agent",
     "pose": "manipstack.grasp_models.pose.model",
+    "ugg": "manipstack.grasp_models.ugg.model",
 }
 """Checkpoint kind -> module defining ``CHECKPOINT_KIND`` (imported only when a checkpoint of that kind loads)."""
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, dict[str, tuple[str, str]]] = {
     "train": {
         "vpg": ("train.vpg", "train VPG push-grasp Q-networks (or the grasping-only / reactive baselines)"),
         "pose": ("train.pose", "train the Diff9D-style pose estimator (diffusion or regression) on pose scenes"),
+        "ugg": ("train.ugg", "train the UGG grasp diffusion model on a grasp dataset (depth-view point clouds)"),
     },
     "eval": {
         "vpg": ("eval.vpg", "evaluate VPG checkpoints on random clutter or test cases; metrics.json, GIF, Q maps"),
