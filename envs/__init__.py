@@ -16,3 +16,4 @@ def _register(name: str, entry_point: str, max_episode_steps: int | None = None)
 
 _register("PushGrasp", "manipstack.envs.tasks.push_grasp:PushGraspEnv")
 _register("PoseGrasp", "manipstack.envs.tasks.pose_grasp:PoseGraspEnv")
+_register("DexGrasp", "manipstack.envs.tasks.dex_grasp:DexGraspEnv")
