@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from manipstack.grasp_models.pose.features import (
     rotation_from_sRT,
 )
 from manipstack.grasp_models.pose.model import POINT_SCALE, PoseBatch, PoseEstimator, PoseEstimatorConfig
+from manipstack.grasp_models.schedules import warmup_cosine_lr
 
 
 @dataclass
@@ -209,10 +209,8 @@ def validate(estimator: PoseEstimator, samples: Samples, seed: int, limit: int =
 
 
 def learning_rate(config: TrainPoseConfig, step: int) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    """Learning rate at ``step``: linear warm-up, then cosine decay to 5 % of the peak."""
+    return warmup_cosine_lr(config.learning_rate, step, config.warmup_steps, config.steps)
 
 
 def checkpoint_config(config: TrainPoseConfig) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from manipstack.grasp_models.checkpoint import load_config, load_train_state, lo
 from manipstack.grasp_models.device import check_device
 from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.observation import ObservationConfig
+from manipstack.grasp_models.schedules import warmup_cosine_lr
 from manipstack.grasp_models.ugg.data import load_grasp_samples
 from manipstack.grasp_models.ugg.model import UGGConfig, UGGGenerator, pose_statistics
 
@@ -88,10 +88,7 @@ class TrainUGGConfig:
 
 def learning_rate(config: TrainUGGConfig, step: int) -> float:
     """Learning rate at ``step``: linear warm-up, then cosine decay to 5 % of the peak."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine_lr(config.learning_rate, step, config.warmup_steps, config.steps)
 
 
 def checkpoint_config(config: TrainUGGConfig) -> dict[str, Any]:
