@@ -23,6 +23,7 @@ whichever worker renders it. No torch.
 from __future__ import annotations
 
 import colorsys
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def texture_files(domain: str, cache_dir: str | Path) -> list[Path]:
             rng = np.random.default_rng([7, DOMAINS.index(domain), i])
             styles = DOMAIN_STYLES[domain]
             image = texture_image(rng, styles[i % len(styles)], _texture_colors(domain, rng))
-            tmp = path.with_name(f".{path.name}.tmp.png")
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
             imageio.imwrite(tmp, image)
             tmp.replace(path)
         paths.append(path)
