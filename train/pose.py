@@ -39,7 +39,7 @@ from manipstack.grasp_models.pose.features import (
     rotation_from_sRT,
 )
 from manipstack.grasp_models.pose.model import POINT_SCALE, PoseBatch, PoseEstimator, PoseEstimatorConfig
-from manipstack.grasp_models.schedules import warmup_cosine_lr
+from manipstack.grasp_models.training import optimizer_step, warmup_cosine_lr
 
 
 @dataclass
@@ -208,11 +208,6 @@ def validate(estimator: PoseEstimator, samples: Samples, seed: int, limit: int =
             "within_10deg_5cm": float(np.mean((e[:, 0] <= 10) & (e[:, 1] <= 5)))}
 
 
-def learning_rate(config: TrainPoseConfig, step: int) -> float:
-    """Learning rate at ``step``: linear warm-up, then cosine decay to 5 % of the peak."""
-    return warmup_cosine_lr(config.learning_rate, step, config.warmup_steps, config.steps)
-
-
 def checkpoint_config(config: TrainPoseConfig) -> dict[str, Any]:
     """The ``config.json`` of a pose checkpoint: how to rebuild the estimator and how it was trained."""
     train = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
@@ -286,13 +281,9 @@ def train(config: TrainPoseConfig) -> Path:
             index = order[state["cursor"]:state["cursor"] + config.batch_size]
             state["cursor"] += config.batch_size
             batch, target = make_batch(estimator, train_set, index, generator, config.augment)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, state["step"])
             loss = estimator.loss(batch, target, generator, config.noise_draws)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(estimator.net.parameters(), 1.0)
-            optimizer.step()
+            optimizer_step(optimizer, estimator.net.parameters(), loss,
+                           warmup_cosine_lr(config.learning_rate, state["step"], config.warmup_steps, config.steps))
             state["step"] += 1
             writer.add_scalar("train/loss", loss.item(), state["step"])
             writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], state["step"])

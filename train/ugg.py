@@ -32,7 +32,7 @@ from manipstack.grasp_models.checkpoint import load_config, load_train_state, lo
 from manipstack.grasp_models.device import check_device
 from manipstack.grasp_models.hand.model import HandModel
 from manipstack.grasp_models.observation import ObservationConfig
-from manipstack.grasp_models.schedules import warmup_cosine_lr
+from manipstack.grasp_models.training import optimizer_step, warmup_cosine_lr
 from manipstack.grasp_models.ugg.data import load_grasp_samples
 from manipstack.grasp_models.ugg.model import UGGConfig, UGGGenerator, pose_statistics
 
@@ -84,11 +84,6 @@ class TrainUGGConfig:
             raise InputError(f"max_objects must be >= 1, got {self.max_objects}")
         if self.out is None:
             self.out = Path("runs/ugg") / f"s{self.seed}"
-
-
-def learning_rate(config: TrainUGGConfig, step: int) -> float:
-    """Learning rate at ``step``: linear warm-up, then cosine decay to 5 % of the peak."""
-    return warmup_cosine_lr(config.learning_rate, step, config.warmup_steps, config.steps)
 
 
 def checkpoint_config(config: TrainUGGConfig) -> dict[str, Any]:
@@ -158,13 +153,9 @@ def train(config: TrainUGGConfig) -> Path:
         while state["step"] < config.steps:
             grasps = draw.integers(0, len(samples.poses), config.batch_size)
             points, poses = samples.pairs(grasps, draw.integers(0, config.views, config.batch_size))
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, state["step"])
             loss = model.loss(points, poses, noise)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
-            optimizer.step()
+            optimizer_step(optimizer, model.net.parameters(), loss,
+                           warmup_cosine_lr(config.learning_rate, state["step"], config.warmup_steps, config.steps))
             state["step"] += 1
             loss_value = loss.item()
             writer.add_scalar("train/loss", loss_value, state["step"])

@@ -22,7 +22,6 @@ Shapes: B instances, N points, S crop side, D = 12 pose dimensions.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 
 from manipstack.assets.pose_categories import CATEGORIES
 from manipstack.errors import InputError
 from manipstack.grasp_models.checkpoint import CheckpointKind, load_weights
+from manipstack.grasp_models.diffusion import diffusion_schedulers, timestep_embedding
 
 KINDS = ("diffusion", "regression")
 PREDICTION_TYPES = ("epsilon", "sample")
@@ -142,14 +141,6 @@ class PointEncoder(nn.Module):
         return self.mlp(points).max(dim=1).values  # (B, N, width) -> (B, width)
 
 
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding (B, dim) of diffusion steps t (B,)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    angles = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
-
-
 class FiLMBlock(nn.Module):
     """Residual MLP block whose normalised input is scaled and shifted by the condition."""
 
@@ -225,10 +216,8 @@ class PoseEstimator:
         self.class_mean = torch.tensor(config.class_mean_extents, dtype=torch.float32, device=self.device)
         self.res_mean = torch.tensor(config.residual_mean, dtype=torch.float32, device=self.device)
         self.res_std = torch.tensor(config.residual_std, dtype=torch.float32, device=self.device)
-        scheduler_args = {"num_train_timesteps": config.train_timesteps, "beta_schedule": config.beta_schedule,
-                          "prediction_type": config.prediction_type, "clip_sample": False}
-        self.ddpm = DDPMScheduler(**scheduler_args)
-        self.ddim = DDIMScheduler(**scheduler_args, timestep_spacing=config.timestep_spacing, set_alpha_to_one=True)
+        self.ddpm, self.ddim = diffusion_schedulers(config.train_timesteps, config.beta_schedule,
+                                                    config.prediction_type, config.timestep_spacing)
 
     def batch(self, crops: np.ndarray, points: np.ndarray, class_ids: np.ndarray) -> PoseBatch:
         """Tensors from numpy crops (B, S, S, 3) uint8, points (B, N, 3) m and class ids (B,)."""

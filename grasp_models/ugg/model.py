@@ -25,7 +25,6 @@ D pose dimensions, C = ``width``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 
 from manipstack.errors import InputError
 from manipstack.grasp_models.checkpoint import CheckpointKind, load_weights
+from manipstack.grasp_models.diffusion import diffusion_schedulers, timestep_embedding
 from manipstack.grasp_models.hand.model import matrix_to_rot6d, rot6d_to_matrix
 
 PREDICTION_TYPES = ("epsilon", "sample")
@@ -144,14 +143,6 @@ class PointTokenizer(nn.Module):
         return self.local(offsets).max(dim=2).values + self.position(centres)  # (B, T, C)
 
 
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding (B, dim) of diffusion steps t (B,)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    angles = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
-
-
 # ---------------------------------------------------------------------------------------------------- denoiser
 class UGGNet(nn.Module):
     """Point tokenizer + transformer denoiser (see the module docstring)."""
@@ -204,10 +195,8 @@ class UGGGenerator:
         as_tensor = lambda v: torch.tensor(v, dtype=torch.float32, device=self.device)  # noqa: E731
         self.mean, self.std = as_tensor(config.pose_mean), as_tensor(config.pose_std)
         self.lower, self.upper = as_tensor(config.joint_lower), as_tensor(config.joint_upper)
-        scheduler_args = {"num_train_timesteps": config.train_timesteps, "beta_schedule": config.beta_schedule,
-                          "prediction_type": config.prediction_type, "clip_sample": False}
-        self.ddpm = DDPMScheduler(**scheduler_args)
-        self.ddim = DDIMScheduler(**scheduler_args, timestep_spacing="trailing", set_alpha_to_one=True)
+        self.ddpm, self.ddim = diffusion_schedulers(config.train_timesteps, config.beta_schedule,
+                                                    config.prediction_type)
 
     def normalise_points(self, points: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Points (B, N, 3) m, canonical frame -> the network's input (B, N, 3)."""
