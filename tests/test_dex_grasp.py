@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from manipstack.envs.tasks.dex_grasp import DexGraspEnv, RewardWeights, canonical_observation, dex_reward, yaw_rotation
+from manipstack.envs.core.poses import yaw_rotation
+from manipstack.envs.tasks.dex_grasp import DexGraspEnv, RewardWeights, canonical_observation, dex_reward
 from manipstack.errors import InputError
 
 

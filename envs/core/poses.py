@@ -75,3 +75,23 @@ def unit_quaternion_pose(pose7: np.ndarray) -> np.ndarray:
     pose7 = np.array(pose7, dtype=float)
     pose7[3:] /= np.linalg.norm(pose7[3:])
     return pose7
+
+
+def matrix_to_rot6d(rotation: np.ndarray) -> np.ndarray:
+    """rot6d (6,) = columns 0 and 1 of a rotation (3, 3) (the grasp dataset's layout; numpy twin of
+    ``grasp_models.hand.model.matrix_to_rot6d``)."""
+    return np.concatenate([rotation[:, 0], rotation[:, 1]])
+
+
+def rot6d_to_matrix(r6: np.ndarray) -> np.ndarray:
+    """Rotation (3, 3) from rot6d (6,) = [column 0, column 1] by Gram-Schmidt from column 0."""
+    x = r6[:3] / np.linalg.norm(r6[:3])
+    y = r6[3:6] - (r6[3:6] @ x) * x
+    y /= np.linalg.norm(y)
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
+def yaw_rotation(yaw: float) -> np.ndarray:
+    """Rotation (3, 3) about world z by ``yaw`` rad."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

@@ -43,7 +43,7 @@ from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from manipstack.envs.core.mesh_cache import cache_trimesh, load_trimesh
-from manipstack.envs.core.poses import matrix_to_quat, quat_to_matrix
+from manipstack.envs.core.poses import matrix_to_quat, matrix_to_rot6d, quat_to_matrix, rot6d_to_matrix, yaw_rotation
 from manipstack.envs.core.task import CameraSpec, ObservationConfig, RobotTaskEnv, Task, TaskStep
 from manipstack.envs.data.grasp_dataset import GraspDataset
 from manipstack.envs.robots import Workcell, make_workcell
@@ -73,25 +73,6 @@ for _name, _length in OBS_FIELDS:
 OBS_DIM = _start
 
 
-def rot6d(rotation: np.ndarray) -> np.ndarray:
-    """rot6d (6,) = rotation columns 0 and 1 of a (3, 3) matrix (the dataset's layout)."""
-    return np.concatenate([rotation[:, 0], rotation[:, 1]])
-
-
-def rot6d_to_matrix(r6: np.ndarray) -> np.ndarray:
-    """Rotation (3, 3) from rot6d (6,) = [column 0, column 1] by Gram-Schmidt from column 0."""
-    x = r6[:3] / np.linalg.norm(r6[:3])
-    y = r6[3:6] - (r6[3:6] @ x) * x
-    y /= np.linalg.norm(y)
-    return np.stack([x, y, np.cross(x, y)], axis=1)
-
-
-def yaw_rotation(yaw: float) -> np.ndarray:
-    """Rotation (3, 3) about world z by ``yaw`` rad."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def canonical_observation(raw: dict[str, np.ndarray], origin_xy: np.ndarray, yaw: float) -> np.ndarray:
     """The ``state`` observation (float32) from world-frame quantities (see the module docstring).
 
@@ -109,10 +90,10 @@ def canonical_observation(raw: dict[str, np.ndarray], origin_xy: np.ndarray, yaw
     def point(p: np.ndarray) -> np.ndarray:
         return (np.asarray(p) - offset) @ inv.T
 
-    wrist6, goal6 = rot6d(inv @ raw["wrist_rot"]), rot6d(inv @ raw["goal_rot"])
+    wrist6, goal6 = matrix_to_rot6d(inv @ raw["wrist_rot"]), matrix_to_rot6d(inv @ raw["goal_rot"])
     parts = [
         raw["joints"], raw["joint_vel"], point(raw["wrist_pos"]), wrist6, point(raw["tips"]).ravel(),
-        point(raw["object_pos"]), rot6d(inv @ raw["object_rot"]), inv @ raw["object_lin_vel"],
+        point(raw["object_pos"]), matrix_to_rot6d(inv @ raw["object_rot"]), inv @ raw["object_lin_vel"],
         inv @ raw["object_ang_vel"], inv @ (raw["goal_pos"] - raw["wrist_pos"]), goal6 - wrist6,
         raw["goal_joints"] - raw["joints"], inv @ (raw["lift_goal"] - raw["object_pos"]), [raw["progress"]],
     ]
@@ -203,6 +184,17 @@ class DexObject:
     """(G, 3 + 6 + J) valid dataset grasps: wrist translation m, rot6d, joints rad (object frame)."""
     reachable: np.ndarray | None = None
     """(K, 2) reachable (resting orientation, goal index) pairs (computed on first use)."""
+    body: tuple[Path, float, bool] | None = None
+    """(cached mesh file, volume m^3, convex) for loading it into PyBullet (computed on first use)."""
+
+    def body_file(self, cache_dir: Path) -> tuple[Path, float, bool]:
+        """The mesh written once to ``cache_dir``, its volume in m^3 (the convex hull's if not watertight) and
+        whether it is convex (a non-convex mesh is decomposed on load)."""
+        if self.body is None:
+            mesh = trimesh.Trimesh(self.vertices, self.faces, process=False)
+            volume = abs(mesh.volume) if mesh.is_watertight else mesh.convex_hull.volume
+            self.body = (cache_trimesh(mesh, cache_dir), float(volume), bool(mesh.is_convex))
+        return self.body
 
 
 def load_objects(spec: str, dataset_path: Path) -> list[DexObject]:
@@ -287,14 +279,12 @@ class DexGraspTask(Task):
                 raise InputError(f"reset option goal_index={options['goal_index']} is not a reachable grasp of "
                                  f"{obj.name!r}")
         up, goal_index = (int(v) for v in pairs[int(rng.integers(len(pairs)))])
-        mesh = trimesh.Trimesh(obj.vertices, obj.faces, process=False)
-        path = cache_trimesh(mesh, world.cache_dir / "grasp_objects")
-        volume = abs(mesh.volume) if mesh.is_watertight else mesh.convex_hull.volume
+        path, volume, convex = obj.body_file(world.cache_dir / "grasp_objects")
         xy = rng.uniform(-cfg.place_half_extent_m, cfg.place_half_extent_m, 2)
         rest = yaw_rotation(float(rng.uniform(-np.pi, np.pi))) @ UP_ROTATIONS[up]
         position = np.array([*xy, -(obj.vertices @ rest.T)[:, 2].min() + 0.001])
         world.add_mesh("object", path, position, matrix_to_quat(rest), mass=cfg.object_density * volume,
-                       friction=cfg.object_friction, decompose=not mesh.is_convex, color=(0.9, 0.55, 0.2, 1.0))
+                       friction=cfg.object_friction, decompose=not convex, color=(0.9, 0.55, 0.2, 1.0))
         world.step_until_static(max_time=0.5, names=["object"])
         start_pos, start_quat = world.body_pose("object")
         rot = quat_to_matrix(start_quat) @ UP_ROTATIONS[up].T  # the yaw of the resting orientation

@@ -17,7 +17,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from manipstack.assets.hands import DEFAULT_HAND_SPEC
-from manipstack.envs.tasks.dex_grasp import OBS_SLICES, DexGraspConfig, rot6d_to_matrix
+from manipstack.envs.core.poses import rot6d_to_matrix
+from manipstack.envs.tasks.dex_grasp import OBS_SLICES, DexGraspConfig
 
 
 @dataclass(frozen=True)
