@@ -269,8 +269,9 @@ def write_instance(instance: CategoryInstance, folder: Path) -> InstanceFiles:
     ``meta.json`` into ``folder`` (atomically, once)."""
     folder.mkdir(parents=True, exist_ok=True)
     visual, collision, meta = folder / "visual.obj", folder / "collision.obj", folder / "meta.json"
-    with np.errstate(divide="ignore", invalid="ignore"):  # trimesh's mass properties of flat caps
-        hulls = [trimesh.convex.convex_hull(p) for p in instance.parts]
+    if not (visual.is_file() and collision.is_file()):
+        with np.errstate(divide="ignore", invalid="ignore"):  # trimesh's mass properties of flat caps
+            hulls = [trimesh.convex.convex_hull(p) for p in instance.parts]
     if not visual.is_file():
         lines, offset = ["o visual"], 1
         for hull in hulls:

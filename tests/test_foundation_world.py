@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from manipstack.envs.core import mesh_cache
 from manipstack.envs.core.world import World
 
 
@@ -110,6 +111,20 @@ def test_concave_mesh_is_decomposed_once_and_cached(tmp_path):
     with World(cache_dir=cache) as world:
         world.add_mesh("u", path, scale=0.1)
     assert decomposed[0].stat().st_mtime_ns == stamp
+
+
+def test_a_converted_mesh_is_not_loaded_again(tmp_path, monkeypatch):
+    path = tmp_path / "cube.obj"
+    trimesh.creation.box([0.05, 0.05, 0.05]).export(path)
+    with World(cache_dir=tmp_path / "cache") as world:
+        world.add_mesh("first", path)
+
+        def no_load(mesh_path):
+            raise AssertionError(f"{mesh_path} was loaded again")
+
+        monkeypatch.setattr(mesh_cache, "load_trimesh", no_load)
+        world.add_mesh("second", path)
+        assert world.body_id("second") != world.body_id("first")
 
 
 def test_missing_and_corrupt_assets_name_the_file(tmp_path):

@@ -8,6 +8,7 @@ crash never leaves a half-written cache entry.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,8 @@ def cache_trimesh(mesh: trimesh.Trimesh, folder: Path) -> Path:
 
 
 def prepare_mesh(path: Path, cache_dir: Path, decompose: bool, client) -> MeshFiles:
-    """Convert ``path`` to cached OBJ files, running V-HACD for concave meshes when ``decompose``.
+    """Convert ``path`` to cached OBJ files, running V-HACD for concave meshes when ``decompose``; a mesh converted
+    before is not loaded again (its convexity is cached beside it).
 
     Args:
         path: source mesh (.obj, .stl, .ply, .off, .glb ...).
@@ -71,14 +73,21 @@ def prepare_mesh(path: Path, cache_dir: Path, decompose: bool, client) -> MeshFi
         decompose: run convex decomposition on a concave mesh (else the collision shape is its hull).
         client: a BulletClient, whose ``vhacd`` does the decomposition.
     """
-    mesh = load_trimesh(path)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:20]
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"mesh file not found: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
     entry = Path(cache_dir) / "meshes" / digest
     entry.mkdir(parents=True, exist_ok=True)
-    visual = entry / "visual.obj"
-    if not visual.is_file():
-        _atomic_write(visual, lambda tmp: mesh.export(tmp, file_type="obj"))
-    convex = bool(mesh.is_convex)
+    visual, properties = entry / "visual.obj", entry / "properties.json"
+    if visual.is_file() and properties.is_file():  # converted before: no need to load the mesh again
+        convex = bool(json.loads(properties.read_text())["is_convex"])
+    else:
+        mesh = load_trimesh(path)
+        convex = bool(mesh.is_convex)
+        if not visual.is_file():
+            _atomic_write(visual, lambda tmp: mesh.export(tmp, file_type="obj"))
+        _atomic_write(properties, lambda tmp: tmp.write_text(json.dumps({"is_convex": convex})))
     if convex or not decompose:
         return MeshFiles(visual, visual, convex)
     collision = entry / "vhacd.obj"
