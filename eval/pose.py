@@ -64,6 +64,8 @@ class EvalPoseConfig:
     """Instead: a folder of NOCS result pickles to score."""
     steps: int | None = None
     """DDIM steps (default: the checkpoint's inference_steps)."""
+    hypotheses: int | None = None
+    """DDIM samples per instance, aggregated (default: the checkpoint's ``hypotheses``)."""
     batch_size: int = 128
     """Instances per estimator call."""
     max_scenes: int | None = None
@@ -85,7 +87,8 @@ class EvalPoseConfig:
 
 
 def estimate_scenes(estimator: PoseEstimator, scenes: list[PoseScene], seed: int, steps: int | None = None,
-                    batch_size: int = 128) -> tuple[list[dict[str, np.ndarray]], float]:
+                    batch_size: int = 128, hypotheses: int | None = None
+                    ) -> tuple[list[dict[str, np.ndarray]], float]:
     """NOCS results (one dict per scene) for every ground-truth instance, and the estimator seconds they took."""
     rng = np.random.default_rng([seed, 5])
     generator = torch.Generator(device=estimator.device).manual_seed(seed)
@@ -107,7 +110,7 @@ def estimate_scenes(estimator: PoseEstimator, scenes: list[PoseScene], seed: int
         chunk = slice(start, start + batch_size)
         begin = time.perf_counter()
         r, t, e = estimator.estimate(np.stack(crops[chunk]), np.stack(points[chunk]), np.array(ids[chunk]),
-                                     generator, steps)
+                                     generator, steps, hypotheses)
         seconds += time.perf_counter() - begin
         rotations, translations, extents = (np.concatenate([a, b]) for a, b in ((rotations, r), (translations, t),
                                                                               (extents, e)))
@@ -187,7 +190,8 @@ def run(config: EvalPoseConfig) -> dict[str, object]:
             indices = dataset.scenes()[: config.max_scenes]
             scenes = [dataset.read(i) for i in tqdm(indices, desc="read scenes", unit="scene", leave=False)]
             dataset_attrs = dataset.attrs
-        results, seconds = estimate_scenes(estimator, scenes, config.seed, config.steps, config.batch_size)
+        results, seconds = estimate_scenes(estimator, scenes, config.seed, config.steps, config.batch_size,
+                                            config.hypotheses)
         folder = out / "predictions"
         folder.mkdir(exist_ok=True)
         for old in folder.glob("*.pkl"):
@@ -199,6 +203,7 @@ def run(config: EvalPoseConfig) -> dict[str, object]:
                  "dataset_domain": dataset_attrs["domain"], "dataset_instances": dataset_attrs["instances"],
                  "estimator_kind": estimator.config.kind,
                  "inference_steps": config.steps or estimator.config.inference_steps,
+                 "hypotheses": config.hypotheses or estimator.config.hypotheses,
                  "instances": n, "estimator_seconds": round(seconds, 3),
                  "estimates_per_s_batched": round(n / max(seconds, 1e-9), 1)}
     results = load_results(folder)

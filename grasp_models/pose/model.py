@@ -73,6 +73,9 @@ class PoseEstimatorConfig:
     """DDIM steps at inference."""
     timestep_spacing: str = "trailing"
     """DDIM timestep spacing ('trailing' starts from the last training step, i.e. from pure noise)."""
+    hypotheses: int = 1
+    """DDIM samples per instance at inference (the encoders run once): the medoid rotation (least summed chordal
+    distance to the others) and the mean translation and size are returned, as GenPose aggregates its samples."""
     class_mean_extents: list[list[float]] = field(default_factory=lambda: [[0.1, 0.1, 0.1]] * len(CATEGORIES))
     """Mean metric extents (m) per class (class id - 1), from the training set."""
     residual_mean: list[float] = field(default_factory=lambda: [0.0] * 6)
@@ -89,6 +92,8 @@ class PoseEstimatorConfig:
             raise InputError(f"crop_size must be a multiple of 16 in [16, 96], got {self.crop_size}")
         if self.num_points < 16:
             raise InputError(f"num_points must be >= 16, got {self.num_points}")
+        if self.hypotheses < 1:
+            raise InputError(f"hypotheses must be >= 1, got {self.hypotheses}")
         if self.inference_steps < 1 or self.inference_steps > self.train_timesteps:
             raise InputError(f"inference_steps must be in [1, train_timesteps], got {self.inference_steps}")
         if len(self.class_mean_extents) != len(CATEGORIES) or len(self.residual_mean) != 6 \
@@ -257,31 +262,46 @@ class PoseEstimator:
         return F.mse_loss(prediction, noise if self.config.prediction_type == "epsilon" else x0)
 
     @torch.no_grad()
-    def sample(self, batch: PoseBatch, generator: torch.Generator | None = None, steps: int | None = None
-               ) -> torch.Tensor:
-        """Pose vectors (B, D): DDIM sampling in ``steps`` (default ``inference_steps``) or one regression pass."""
+    def sample(self, batch: PoseBatch, generator: torch.Generator | None = None, steps: int | None = None,
+               hypotheses: int | None = None) -> torch.Tensor:
+        """Pose vectors (B, D): DDIM sampling in ``steps`` (default ``inference_steps``) of ``hypotheses`` (default
+        the config's) samples per instance, aggregated by :func:`aggregate_hypotheses`; or one regression pass."""
         cond = self.net.encode(batch.crop, batch.points, batch.class_ids)
         B = len(cond)
         if self.config.kind == "regression":
             return self.net.head(torch.zeros(B, POSE_DIM, device=self.device), torch.zeros(B, device=self.device),
                                  cond)
+        K = hypotheses or self.config.hypotheses
+        cond = cond.repeat(K, 1)  # (K * B, cond_dim), hypothesis-major
         self.ddim.set_timesteps(steps or self.config.inference_steps, device=self.device)
-        x = torch.randn((B, POSE_DIM), generator=generator, device=self.device)
+        x = torch.randn((K * B, POSE_DIM), generator=generator, device=self.device)
         for t in self.ddim.timesteps:
-            prediction = self.net.head(x, t.expand(B).to(self.device), cond)
+            prediction = self.net.head(x, t.expand(K * B).to(self.device), cond)
             x = self.ddim.step(prediction, t, x).prev_sample
-        return x
+        return aggregate_hypotheses(x.reshape(K, B, POSE_DIM))
 
     @torch.no_grad()
     def estimate(self, crops: np.ndarray, points: np.ndarray, class_ids: np.ndarray,
-                 generator: torch.Generator | None = None, steps: int | None = None
+                 generator: torch.Generator | None = None, steps: int | None = None, hypotheses: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rotations (B, 3, 3), translations (B, 3) m and extents (B, 3) m, camera frame, from numpy inputs."""
         self.net.eval()
         batch = self.batch(crops, points, class_ids)
-        rotation, translation, extents = self.from_vector(self.sample(batch, generator, steps), batch)
+        rotation, translation, extents = self.from_vector(self.sample(batch, generator, steps, hypotheses), batch)
         return (rotation.cpu().numpy().astype(np.float64), translation.cpu().numpy().astype(np.float64),
                 extents.cpu().numpy().astype(np.float64))
+
+
+def aggregate_hypotheses(x: torch.Tensor) -> torch.Tensor:
+    """One pose vector (B, D) from K samples (K, B, D): the rot6d of the medoid rotation (the sample whose
+    rotation has the least summed squared chordal distance to the others) and the mean of the other entries."""
+    K, B, _ = x.shape
+    if K == 1:
+        return x[0]
+    rotations = rot6d_to_matrix(x[..., :6].reshape(K * B, 6)).reshape(K, B, 3, 3)
+    distances = ((rotations[:, None] - rotations[None]) ** 2).sum(dim=(-2, -1))  # (K, K, B)
+    medoid = distances.sum(dim=1).argmin(dim=0)  # (B,)
+    return torch.cat([x[medoid, torch.arange(B, device=x.device), :6], x[..., 6:].mean(dim=0)], dim=1)
 
 
 def build_estimator(config: PoseEstimatorConfig, folder: Path, device: str) -> PoseEstimator:
