@@ -16,7 +16,13 @@ from manipstack.eval.bench.pose import run as bench_run
 from manipstack.eval.pose import EvalPoseConfig
 from manipstack.eval.pose import run as eval_run
 from manipstack.grasp_models.checkpoint import load_checkpoint, save_checkpoint
-from manipstack.grasp_models.pose.model import PoseEstimator, PoseEstimatorConfig, rot6d_to_matrix
+from manipstack.grasp_models.pose.model import (
+    PoseEstimator,
+    PoseEstimatorConfig,
+    aggregate_hypotheses,
+    matrix_to_rot6d,
+    rot6d_to_matrix,
+)
 from manipstack.policies.pose_grasp.policy import GroundTruthPosePolicy
 from manipstack.train.pose import TrainPoseConfig, train
 from manipstack.train.pose_data import PoseDataConfig, build_pose_dataset
@@ -51,6 +57,40 @@ def test_estimates_have_shapes_and_valid_rotations(kind):
     # rot6d -> matrix keeps the y axis exactly (symmetric objects) and is the identity on rotations
     R = torch.as_tensor(_random_rotations(np.random.default_rng(1), 5), dtype=torch.float32)
     assert torch.allclose(rot6d_to_matrix(torch.cat([R[..., :, 1], R[..., :, 0]], -1)), R, atol=1e-5)
+
+
+def _turn_about_z(angle: float) -> torch.Tensor:
+    c, s = np.cos(angle), np.sin(angle)
+    return torch.as_tensor([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float32)
+
+
+def test_hypotheses_aggregate_to_the_medoid_rotation_and_mean_translation():
+    R = torch.as_tensor(_random_rotations(np.random.default_rng(2), 2), dtype=torch.float32)  # (B=2, 3, 3)
+    # K = 4 hypotheses per instance: R, R turned by +-0.1 rad about z, and an outlier turned by pi. Squared chordal
+    # distance is 4 (1 - cos angle): summed, 8.04 for R, 8.08 for each turned one, 15.96 for the outlier.
+    turns = (0.0, 0.1, -0.1, np.pi)
+    rotations = torch.stack([R @ _turn_about_z(a) for a in turns])  # (K, B, 3, 3)
+    rest = torch.arange(4 * 2 * 6, dtype=torch.float32).reshape(4, 2, 6)
+    x = torch.cat([matrix_to_rot6d(rotations), rest], dim=-1)  # (K, B, 12)
+    aggregated = aggregate_hypotheses(x)
+    assert aggregated.shape == (2, 12)
+    assert torch.allclose(rot6d_to_matrix(aggregated[:, :6]), R, atol=1e-5)
+    assert torch.allclose(aggregated[:, 6:], rest.mean(dim=0))
+    assert torch.equal(aggregate_hypotheses(x[:1]), x[0])
+
+
+def test_several_hypotheses_keep_shapes_and_one_hypothesis_is_the_plain_sample():
+    torch.manual_seed(0)
+    estimator = PoseEstimator(PoseEstimatorConfig(**SMALL))
+    inputs = _inputs(np.random.default_rng(0))
+    one = estimator.estimate(*inputs, torch.Generator().manual_seed(0))
+    again = estimator.estimate(*inputs, torch.Generator().manual_seed(0), hypotheses=1)
+    several = estimator.estimate(*inputs, torch.Generator().manual_seed(0), hypotheses=5)
+    assert all(np.array_equal(a, b) for a, b in zip(one, again))
+    assert [a.shape for a in several] == [a.shape for a in one]
+    assert np.allclose(np.linalg.det(several[0]), 1.0, atol=1e-5)
+    with pytest.raises(InputError, match="hypotheses"):
+        PoseEstimatorConfig(hypotheses=0)
 
 
 @pytest.mark.parametrize("kind", ["diffusion", "regression"])
