@@ -46,6 +46,17 @@ def test_bad_peg_spec_is_one_error_naming_the_field(tmp_path, overrides, field):
     assert str(path) in str(err.value) and "peg 0" in str(err.value)
 
 
+@pytest.mark.parametrize("missing", ["name", "polygon", "length", "color"])
+def test_a_missing_peg_field_is_one_error_naming_it(tmp_path, missing):
+    path = _spec_file(tmp_path)
+    spec = json.loads(path.read_text())
+    del spec["pegs"][0][missing]
+    path.write_text(json.dumps(spec))
+    with pytest.raises(InputError, match=rf"peg 0: missing key\(s\) \['{missing}'\]") as err:
+        fmb.load_pegs(path)
+    assert str(path) in str(err.value)
+
+
 def test_hole_smaller_than_peg_by_clearance_is_refused():
     with pytest.raises(InputError, match="clearance"):
         fmb.hole_outline(fmb.load_pegs()[0], clearance=-0.001)
